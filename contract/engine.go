@@ -267,15 +267,19 @@ func (d *decider) canSee(rec, parent *Record) bool {
 	if rr.IsItem() {
 		return parent != nil && d.canSee(parent, nil)
 	}
-	if d.r.RoleIn(d.actor.Role, rr.View) || d.isOwner(rec, nil) {
+	return d.r.RoleIn(d.actor.Role, rr.View) || d.onRecord(rec)
+}
+
+// onRecord reports whether the actor is one of the people on a top-level
+// record: its owner, on its crew, or a past owner.
+func (d *decider) onRecord(rec *Record) bool {
+	if d.isOwner(rec, nil) || slices.Contains(rec.PastOwners, d.actor.UserID) {
 		return true
 	}
-	if slices.Contains(rec.PastOwners, d.actor.UserID) {
-		return true
-	}
-	for _, f := range rr.Groups {
-		for _, fr := range f.Fields {
-			if fr.Type == TypeUsers && slices.Contains(userList(rec.Fields[fr.Name]), d.actor.UserID) {
+	rr := d.r.Record(rec.Type)
+	for _, g := range rr.Groups {
+		for _, f := range g.Fields {
+			if f.Type == TypeUsers && slices.Contains(userList(rec.Fields[f.Name]), d.actor.UserID) {
 				return true
 			}
 		}
@@ -306,6 +310,14 @@ func (d *decider) may(list []string, rec, parent *Record) bool {
 			}
 		case WhoViewer:
 			if d.canSee(rec, parent) {
+				return true
+			}
+		case WhoPeople:
+			top := rec
+			if d.r.Record(rec.Type).IsItem() {
+				top = parent
+			}
+			if top != nil && d.onRecord(top) {
 				return true
 			}
 		default:
@@ -710,7 +722,7 @@ func (d *decider) editGroup(g *GroupRule, vals map[string]json.RawMessage, what 
 	if st := d.lockedBy(rec, rr, g.Name); st != "" {
 		return refuse(CodeLocked, "%s", lockedMessage(rr.Type, st))
 	}
-	if d.parent != nil {
+	if d.parent != nil && rr.IsItem() {
 		prr := d.r.Record(rr.Parent)
 		if st := d.lockedBy(d.parent, prr, rr.In); st != "" {
 			return refuse(CodeLocked, "%s", lockedMessage(prr.Type, st))
@@ -877,7 +889,7 @@ func (d *decider) void() Decision {
 		}
 		return d.forbidden("void this "+rr.Type, lg.Edit)
 	}
-	if d.parent != nil {
+	if d.parent != nil && rr.IsItem() {
 		prr := d.r.Record(rr.Parent)
 		if st := d.lockedBy(d.parent, prr, rr.In); st != "" {
 			return refuse(CodeLocked, "%s", lockedMessage(prr.Type, st))

@@ -29,6 +29,7 @@ const (
 	CodeBadBase      Code = "bad_base"          // a base version is missing or newer than the server's
 	CodeNotFound     Code = "not_found"         // the record does not exist
 	CodeExists       Code = "exists"            // a different record already has this id
+	CodeResolved     Code = "already_resolved"  // the review item was resolved already
 	CodeForbidden    Code = "forbidden"         // the role or ownership does not allow it
 	CodeLocked       Code = "locked"            // the record is signed off, closed or sent
 	CodeWriteOnce    Code = "write_once"        // the value was already set once

@@ -25,6 +25,7 @@ const (
 	WhoOwner  = "owner"  // the record's owner
 	WhoAuthor = "author" // the person who made the record
 	WhoViewer = "viewer" // anyone who can see the record
+	WhoPeople = "people" // the people on it: its owner, crew and past owners
 	WhoNobody = "nobody" // set at creation, then never edited
 	WhoParent = "parent" // owner=parent: items owned by their job's owner
 )
@@ -257,6 +258,8 @@ func (r *Rules) Expand(list []string) string {
 			words = append(words, "the author")
 		case WhoViewer:
 			words = append(words, "anyone who can see it")
+		case WhoPeople:
+			words = append(words, "the people on it")
 		case WhoNobody:
 			words = append(words, "nobody")
 		default:

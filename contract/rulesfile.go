@@ -351,7 +351,7 @@ func (r *Rules) compileFrom(source string) error {
 	fail := func(line int, subject, field, format string, args ...any) error {
 		return &RulesError{Source: source, Line: line, Subject: subject, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
-	special := []string{WhoOwner, WhoAuthor, WhoViewer, WhoNobody, WhoParent}
+	special := []string{WhoOwner, WhoAuthor, WhoViewer, WhoPeople, WhoNobody, WhoParent}
 	r.roles = map[string]map[string]bool{}
 	r.aliases = map[string][]string{}
 	r.records = map[string]*RecordRule{}
@@ -361,7 +361,7 @@ func (r *Rules) compileFrom(source string) error {
 	for _, role := range r.Roles {
 		subj := "role " + role.Name
 		if !nameRE.MatchString(role.Name) || slices.Contains(special, role.Name) {
-			return fail(role.line, subj, "", "%q is not a usable role name (lower case letters, digits and _; not owner, author, viewer, nobody or parent)", role.Name)
+			return fail(role.line, subj, "", "%q is not a usable role name (lower case letters, digits and _; not owner, author, viewer, people, nobody or parent)", role.Name)
 		}
 		if r.roles[role.Name] != nil {
 			return fail(role.line, subj, "", "role %q declared twice", role.Name)
@@ -509,7 +509,7 @@ func (r *Rules) compileRecord(source string, rr *RecordRule, isRole func(string)
 		if len(g.Edit) == 0 {
 			return fail(g.line, gsubj, "edit", "missing; use nobody for groups set only at creation")
 		}
-		if err := checkRoles(g.line, gsubj, "edit", g.Edit, WhoOwner, WhoAuthor, WhoViewer, WhoNobody); err != nil {
+		if err := checkRoles(g.line, gsubj, "edit", g.Edit, WhoOwner, WhoAuthor, WhoViewer, WhoPeople, WhoNobody); err != nil {
 			return err
 		}
 		if g.Policy == PolicyAppend {

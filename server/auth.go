@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"fieldsync/contract"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// caller is who sent an authenticated request.
+type caller struct {
+	actor   contract.Actor
+	user    UserRow
+	session Session
+}
+
+type authedHandler func(w http.ResponseWriter, r *http.Request, c *caller)
+
+// authed checks the bearer token: no token, or a bad, expired or revoked one,
+// is 401.
+func (s *Server) authed(h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			unauthorized(w, "sign in first: send Authorization: Bearer TOKEN")
+			return
+		}
+		hash := hashToken(token)
+		var (
+			sess *Session
+			user *UserRow
+		)
+		err := s.store.Read(r.Context(), func(q Query) error {
+			var err error
+			if sess, err = q.Session(hash); err != nil || sess == nil {
+				return err
+			}
+			user, err = q.User(sess.UserID)
+			return err
+		})
+		if err != nil {
+			s.storeError(w, r, err)
+			return
+		}
+		switch {
+		case sess == nil || user == nil:
+			unauthorized(w, "this token is not valid; sign in again")
+		case !sess.RevokedAt.IsZero():
+			unauthorized(w, "this session was signed out; sign in again")
+		case !s.now().Before(sess.ExpiresAt):
+			unauthorized(w, "this session has expired; sign in again")
+		case user.Disabled:
+			unauthorized(w, "this account is disabled")
+		default:
+			h(w, r, &caller{actor: contract.Actor{UserID: user.ID, Role: user.Role, DeviceID: sess.DeviceID}, user: *user, session: *sess})
+		}
+	}
+}
+
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="fieldsync"`)
+	writeError(w, http.StatusUnauthorized, contract.CodeUnauthorized, msg)
+}
+
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// newToken returns 256 random bits, URL-safe.
+func newToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// A valid bcrypt hash, compared against when the user does not exist so that
+// a wrong name takes as long as a wrong password.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req contract.LoginRequest
+	if !s.decodeBody(w, r, &req) {
+		return
+	}
+	if req.Username == "" || req.Password == "" {
+		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "username and password are required")
+		return
+	}
+	if req.DeviceID == "" || len(req.DeviceID) > 128 || !utf8.ValidString(req.DeviceID) {
+		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "device_id is required (1 to 128 characters)")
+		return
+	}
+	var user *UserRow
+	if err := s.store.Read(r.Context(), func(q Query) error {
+		var err error
+		user, err = q.UserByName(req.Username)
+		return err
+	}); err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	hash := dummyHash
+	if user != nil {
+		hash = user.PasswordHash
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || user == nil || user.Disabled {
+		s.metrics.logins.WithLabelValues("refused").Inc()
+		writeError(w, http.StatusUnauthorized, contract.CodeUnauthorized, "wrong username or password")
+		return
+	}
+	token := newToken()
+	now := s.now().UTC()
+	sess := Session{Hash: hashToken(token), UserID: user.ID, DeviceID: req.DeviceID, CreatedAt: now, ExpiresAt: now.Add(s.ttl)}
+	if err := s.store.Write(r.Context(), func(tx Tx) error { return tx.AddSession(sess) }); err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	s.metrics.logins.WithLabelValues("ok").Inc()
+	s.log.Info("login", "user", user.Name, "device", req.DeviceID)
+	writeJSON(w, http.StatusOK, contract.LoginResponse{Token: token, ExpiresAt: sess.ExpiresAt, User: user.User})
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, c *caller) {
+	if err := s.store.Write(r.Context(), func(tx Tx) error { return tx.RevokeSession(c.session.Hash, s.now().UTC()) }); err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, c *caller) {
+	writeJSON(w, http.StatusOK, c.user.User)
+}
+
+// NewUser describes a user to add.
+type NewUser struct {
+	Name     string
+	Role     string
+	Password string
+	// Cost is the bcrypt cost; zero means bcrypt's default.
+	Cost int
+}
+
+// AddUser checks and stores a new user, with the password hashed, and
+// returns it.
+func AddUser(ctx context.Context, st Store, rules *contract.Rules, nu NewUser) (contract.User, error) {
+	name := strings.TrimSpace(nu.Name)
+	switch {
+	case name == "" || len(name) > 64 || strings.ContainsAny(name, " \t\r\n/\\"):
+		return contract.User{}, fmt.Errorf("add user: %q is not a usable name (1 to 64 characters, no spaces or slashes)", nu.Name)
+	case !rules.HasRole(nu.Role):
+		return contract.User{}, fmt.Errorf("add user: unknown role %q; want one of %s", nu.Role, strings.Join(rules.RoleNames(), ", "))
+	case utf8.RuneCountInString(nu.Password) < 8:
+		return contract.User{}, fmt.Errorf("add user: the password must be at least 8 characters")
+	case len(nu.Password) > 72:
+		return contract.User{}, fmt.Errorf("add user: the password must be at most 72 bytes")
+	}
+	cost := nu.Cost
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(nu.Password), cost)
+	if err != nil {
+		return contract.User{}, fmt.Errorf("add user: %w", err)
+	}
+	u := UserRow{User: contract.User{ID: uuid.NewString(), Name: name, Role: nu.Role}, PasswordHash: hash}
+	err = st.Write(ctx, func(tx Tx) error {
+		u.CreatedAt = timeNow()
+		return tx.AddUser(u)
+	})
+	return u.User, err
+}
+
+// RevokeUser signs a user out everywhere and returns how many sessions ended.
+func RevokeUser(ctx context.Context, st Store, name string) (int, error) {
+	var n int
+	err := st.Write(ctx, func(tx Tx) error {
+		u, err := tx.UserByName(name)
+		if err != nil {
+			return err
+		}
+		if u == nil {
+			return fmt.Errorf("revoke: no user named %q", name)
+		}
+		n, err = tx.RevokeUserSessions(u.ID, timeNow())
+		return err
+	})
+	return n, err
+}

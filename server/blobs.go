@@ -1,0 +1,157 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"fieldsync/contract"
+)
+
+// blobStore keeps photo content under one directory: finished files in
+// photos/, uploads in progress in partial/. Every path comes from a
+// validated UUID, so nothing is ever written outside the directory.
+type blobStore struct {
+	dir   string
+	locks [64]sync.Mutex
+}
+
+var (
+	errTooLong  = errors.New("the upload is longer than the photo")
+	errChecksum = errors.New("the content does not match its sha256")
+)
+
+func newBlobStore(dir string) (*blobStore, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blob directory: %w", err)
+	}
+	for _, sub := range []string{"photos", "partial"} {
+		if err := os.MkdirAll(filepath.Join(abs, sub), 0o750); err != nil {
+			return nil, fmt.Errorf("blob directory: %w", err)
+		}
+	}
+	return &blobStore{dir: abs}, nil
+}
+
+// path joins parts under the blob directory, refusing anything that is not
+// a UUID or would land outside.
+func (b *blobStore) path(id string, parts ...string) (string, error) {
+	if _, ok := contract.ValidUUID(id); !ok || strings.ToLower(id) != id {
+		return "", fmt.Errorf("blob id %q is not a lower-case UUID", id)
+	}
+	p := filepath.Join(append([]string{b.dir}, parts...)...)
+	if rel, err := filepath.Rel(b.dir, p); err != nil || strings.HasPrefix(rel, "..") {
+		return "", fmt.Errorf("blob path %q is outside the blob directory", p)
+	}
+	return p, nil
+}
+
+func (b *blobStore) final(id string) (string, error)   { return b.path(id, "photos", id[:min(2, len(id))], id) }
+func (b *blobStore) partial(id string) (string, error) { return b.path(id, "partial", id+".part") }
+
+// lock serialises uploads of one photo.
+func (b *blobStore) lock(id string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return &b.locks[h.Sum32()%uint32(len(b.locks))]
+}
+
+// status returns how many bytes of a photo arrived and whether it is whole.
+func (b *blobStore) status(id string) (int64, bool, error) {
+	fp, err := b.final(id)
+	if err != nil {
+		return 0, false, err
+	}
+	if st, err := os.Stat(fp); err == nil {
+		return st.Size(), true, nil
+	}
+	pp, err := b.partial(id)
+	if err != nil {
+		return 0, false, err
+	}
+	st, err := os.Stat(pp)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return st.Size(), false, nil
+}
+
+// write appends r to the partial file at offset, which must be where the file
+// ends. More than max bytes is errTooLong and nothing of the chunk is kept;
+// a chunk cut short keeps the bytes that arrived, so the upload resumes.
+func (b *blobStore) write(id string, offset int64, r io.Reader, max int64) (int64, error) {
+	pp, err := b.partial(id)
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.OpenFile(pp, os.O_CREATE|os.O_WRONLY, 0o640)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return 0, err
+	}
+	n, copyErr := io.Copy(f, io.LimitReader(r, max+1))
+	if n > max {
+		if err := f.Truncate(offset); err != nil {
+			return 0, err
+		}
+		return 0, errTooLong
+	}
+	if err := f.Sync(); err != nil {
+		return n, err
+	}
+	return n, copyErr
+}
+
+// finish checks the whole partial file against sha and moves it into place.
+// A mismatch discards it: the upload starts again from the first byte.
+func (b *blobStore) finish(id, sha string) error {
+	pp, err := b.partial(id)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(pp)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if hex.EncodeToString(h.Sum(nil)) != sha {
+		os.Remove(pp)
+		return errChecksum
+	}
+	fp, err := b.final(id)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(fp), 0o750); err != nil {
+		return err
+	}
+	return os.Rename(pp, fp)
+}
+
+// open returns a finished photo's content.
+func (b *blobStore) open(id string) (*os.File, error) {
+	fp, err := b.final(id)
+	if err != nil {
+		return nil, err
+	}
+	return os.Open(fp)
+}

@@ -1,0 +1,309 @@
+// Command fieldsyncd runs the FieldSync sync server.
+//
+//	fieldsyncd serve --addr :8080 --db fieldsync.db --blob-dir blobs [--rules FILE] [--tls-cert F --tls-key F]
+//	fieldsyncd user add NAME --role ROLE --db FILE [--password-file F]   (else the password is read from stdin)
+//	fieldsyncd user revoke NAME --db FILE
+//	fieldsyncd rules [--rules FILE]
+//	fieldsyncd demo [--addr 127.0.0.1:8080] [--dir DIR]
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"fieldsync/contract"
+	"fieldsync/server"
+	"fieldsync/server/sqlitestore"
+)
+
+const usage = `fieldsyncd runs the FieldSync sync server.
+
+Commands:
+  serve        serve the /v1 protocol
+  user add     add a user (password from stdin or --password-file)
+  user revoke  sign a user out on every device
+  rules        print the rules in force as tables
+  demo         serve a seeded demo and print how to sign in
+
+Run "fieldsyncd COMMAND -h" for a command's flags.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "fieldsyncd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "user":
+		if len(args) < 2 {
+			return errors.New("user: want user add or user revoke")
+		}
+		switch args[1] {
+		case "add":
+			return userAdd(args[2:], stdin, stdout)
+		case "revoke":
+			return userRevoke(args[2:], stdout)
+		}
+		return fmt.Errorf("user: unknown command %q; want add or revoke", args[1])
+	case "rules":
+		return printRules(args[1:], stdout)
+	case "demo":
+		return demo(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// parseWithName parses flags that may come before or after one NAME argument.
+func parseWithName(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		return "", fmt.Errorf("%s: NAME is required", fs.Name())
+	}
+	name := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
+	}
+	return name, nil
+}
+
+func loadRules(path string) (*contract.Rules, string, error) {
+	if path == "" {
+		return contract.DefaultRules(), contract.DefaultRulesText(), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("rules: %w", err)
+	}
+	r, err := contract.ParseRules(filepath.Base(path), string(b))
+	if err != nil {
+		return nil, "", err
+	}
+	return r, string(b), nil
+}
+
+func logger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", ":8080", "address to listen on")
+	db := fs.String("db", "fieldsync.db", "SQLite database file")
+	blobDir := fs.String("blob-dir", "blobs", "directory for photo content")
+	rulesPath := fs.String("rules", "", "rules file (default: the embedded rules)")
+	cert := fs.String("tls-cert", "", "TLS certificate file")
+	key := fs.String("tls-key", "", "TLS key file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if (*cert == "") != (*key == "") {
+		return errors.New("serve: --tls-cert and --tls-key go together")
+	}
+	rules, text, err := loadRules(*rulesPath)
+	if err != nil {
+		return err
+	}
+	log := logger(stderr)
+	st, err := sqlitestore.Open(*db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := server.New(server.Options{Store: st, BlobDir: *blobDir, Rules: rules, RulesText: text, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "db", *db, "blobs", *blobDir, "tls", *cert != "")
+	return serveUntilSignal(server.NewHTTPServer(*addr, srv, log), ln, *cert, *key, log)
+}
+
+// serveUntilSignal serves until SIGINT or SIGTERM, then lets in-flight
+// requests finish before returning.
+func serveUntilSignal(hs *http.Server, ln net.Listener, cert, key string, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() {
+		if cert != "" {
+			errc <- hs.ServeTLS(ln, cert, key)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func userAdd(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	role := fs.String("role", "", "the user's role")
+	db := fs.String("db", "fieldsync.db", "SQLite database file")
+	pwFile := fs.String("password-file", "", "read the password from this file (default: stdin)")
+	rulesPath := fs.String("rules", "", "rules file, for the roles (default: the embedded rules)")
+	name, err := parseWithName(fs, args)
+	if err != nil {
+		return err
+	}
+	rules, _, err := loadRules(*rulesPath)
+	if err != nil {
+		return err
+	}
+	var src io.Reader = stdin
+	if *pwFile != "" {
+		f, err := os.Open(*pwFile)
+		if err != nil {
+			return fmt.Errorf("user add: %w", err)
+		}
+		defer f.Close()
+		src = f
+	}
+	line, err := bufio.NewReader(src).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("user add: read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	st, err := sqlitestore.Open(*db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := server.AddUser(context.Background(), st, rules, server.NewUser{Name: name, Role: *role, Password: password})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "added %s (%s), id %s\n", u.Name, u.Role, u.ID)
+	return nil
+}
+
+func userRevoke(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("user revoke", flag.ContinueOnError)
+	db := fs.String("db", "fieldsync.db", "SQLite database file")
+	name, err := parseWithName(fs, args)
+	if err != nil {
+		return err
+	}
+	st, err := sqlitestore.Open(*db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := server.RevokeUser(context.Background(), st, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "signed %s out of %d session(s)\n", name, n)
+	return nil
+}
+
+func printRules(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("rules", flag.ContinueOnError)
+	rulesPath := fs.String("rules", "", "rules file (default: the embedded rules)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rules, _, err := loadRules(*rulesPath)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, contract.FormatRules(rules))
+	return err
+}
+
+func demo(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	dir := fs.String("dir", "", "directory for the demo's database and photos (default: a new temporary directory)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "fieldsync-demo-")
+		if err != nil {
+			return err
+		}
+		*dir = d
+	}
+	log := logger(stderr)
+	st, err := sqlitestore.Open(filepath.Join(*dir, "server.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(*dir, "blobs"), Logger: log})
+	if err != nil {
+		return err
+	}
+	var fresh bool
+	if err := st.Read(context.Background(), func(q server.Query) error {
+		u, err := q.UserByName(server.DemoUsers[0].Name)
+		fresh = u == nil
+		return err
+	}); err != nil {
+		return err
+	}
+	if fresh {
+		if err := server.SeedDemo(context.Background(), srv, 0); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "FieldSync demo server at %s (data in %s)\n\nSign in with any of these users; the password is %q:\n", url, *dir, server.DemoPassword)
+	for _, u := range server.DemoUsers {
+		fmt.Fprintf(stdout, "  %-6s %s\n", u.Name, u.Role)
+	}
+	fmt.Fprintf(stdout, "\nFor example:\n  curl -s %s/v1/login -d '{\"username\":\"alex\",\"password\":\"%s\",\"device_id\":\"my-laptop\"}'\n\nPress Ctrl-C to stop.\n", url, server.DemoPassword)
+	return serveUntilSignal(server.NewHTTPServer(*addr, srv, log), ln, "", "", log)
+}

@@ -1,0 +1,347 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"fieldsync/contract"
+)
+
+func timeNow() time.Time { return time.Now().UTC() }
+
+func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request, c *caller) {
+	var rows []UserRow
+	if err := s.store.Read(r.Context(), func(q Query) error {
+		var err error
+		rows, err = q.Users()
+		return err
+	}); err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	out := contract.UsersResponse{Users: make([]contract.User, 0, len(rows))}
+	for _, u := range rows {
+		if !u.Disabled {
+			out.Users = append(out.Users, u.User)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleRules(w http.ResponseWriter, r *http.Request, c *caller) {
+	writeJSON(w, http.StatusOK, contract.RulesResponse{Rules: s.rules, Text: s.text})
+}
+
+func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) {
+	var req contract.PushRequest
+	if !s.decodeBody(w, r, &req) {
+		return
+	}
+	if len(req.Ops) == 0 {
+		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "a push needs at least one operation in ops")
+		return
+	}
+	if max := s.rules.Limits.Batch; len(req.Ops) > max {
+		writeError(w, http.StatusRequestEntityTooLarge, contract.CodeTooLarge,
+			fmt.Sprintf("a push carries at most %d operations; this one has %d: split it", max, len(req.Ops)))
+		return
+	}
+	results, err := s.Push(r.Context(), c.actor, req.Ops)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, contract.PushResponse{Results: results})
+}
+
+// Push applies a batch of operations for actor in one transaction and
+// returns one result per operation.
+func (s *Server) Push(ctx context.Context, actor contract.Actor, ops []contract.Operation) ([]contract.Result, error) {
+	start := time.Now()
+	var results []contract.Result
+	err := s.store.Write(ctx, func(tx Tx) error {
+		results = s.newApplier(tx).applyBatch(actor, ops)
+		return nil
+	})
+	s.metrics.pushSeconds.Observe(time.Since(start).Seconds())
+	return results, err
+}
+
+// Cursors are opaque to devices: "c" and the base64 of the last sequence
+// number seen. The empty cursor is the start.
+func encodeCursor(seq int64) string {
+	return "c" + base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(seq, 10)))
+}
+
+// ParseCursor reads a pull cursor.
+func ParseCursor(c string) (int64, error) {
+	if c == "" {
+		return 0, nil
+	}
+	rest, ok := strings.CutPrefix(c, "c")
+	if !ok || len(rest) > 28 {
+		return 0, fmt.Errorf("cursor %q is not one this server gave out", clip(c))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return 0, fmt.Errorf("cursor %q is not one this server gave out", clip(c))
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != string(b) {
+		return 0, fmt.Errorf("cursor %q is not one this server gave out", clip(c))
+	}
+	return n, nil
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) {
+	after, err := ParseCursor(r.URL.Query().Get("cursor"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, contract.CodeInvalid, err.Error())
+		return
+	}
+	limit := s.rules.Limits.Page
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, contract.CodeInvalid, "limit must be a whole number of 1 or more")
+			return
+		}
+		limit = min(n, limit)
+	}
+	var (
+		recs []contract.Record
+		rvs  []contract.Review
+	)
+	if err := s.store.Read(r.Context(), func(q Query) error {
+		var err error
+		recs, rvs, err = q.Pull(s.scope(c.actor), after, limit+1)
+		return err
+	}); err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, mergePage(recs, rvs, after, limit))
+}
+
+// mergePage takes the first limit entries of two lists in sequence order.
+func mergePage(recs []contract.Record, rvs []contract.Review, after int64, limit int) contract.PullResponse {
+	out := contract.PullResponse{Records: []contract.Record{}, Reviews: []contract.Review{}}
+	last := after
+	i, j := 0, 0
+	for i+j < limit && (i < len(recs) || j < len(rvs)) {
+		if j >= len(rvs) || i < len(recs) && recs[i].Seq < rvs[j].Seq {
+			out.Records = append(out.Records, recs[i])
+			last = recs[i].Seq
+			i++
+		} else {
+			out.Reviews = append(out.Reviews, rvs[j])
+			last = rvs[j].Seq
+			j++
+		}
+	}
+	out.More = i < len(recs) || j < len(rvs)
+	out.Cursor = encodeCursor(last)
+	return out
+}
+
+func (s *Server) handleReviews(w http.ResponseWriter, r *http.Request, c *caller) {
+	status := r.URL.Query().Get("status")
+	if status != "" && status != "open" && status != "all" {
+		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "status must be open or all")
+		return
+	}
+	var rvs []contract.Review
+	if err := s.store.Read(r.Context(), func(q Query) error {
+		var err error
+		rvs, err = q.Reviews(s.scope(c.actor), status != "all")
+		return err
+	}); err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	if rvs == nil {
+		rvs = []contract.Review{}
+	}
+	writeJSON(w, http.StatusOK, contract.ReviewsResponse{Reviews: rvs})
+}
+
+func (s *Server) handleResolve(w http.ResponseWriter, r *http.Request, c *caller) {
+	var req contract.ResolveRequest
+	if !s.decodeBody(w, r, &req) {
+		return
+	}
+	if _, ok := contract.ValidUUID(r.PathValue("id")); !ok {
+		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "the review id in the path is not a UUID")
+		return
+	}
+	if _, ok := contract.ValidUUID(req.OpID); !ok {
+		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "op_id must be a UUID made by the client, so that a retry is not applied twice")
+		return
+	}
+	values := map[string]json.RawMessage{"choice": contract.Text(req.Choice)}
+	if req.Entry != "" {
+		values["entry"] = contract.Text(req.Entry)
+	}
+	if req.Values != nil {
+		b, _ := json.Marshal(req.Values)
+		values["values"] = b
+	}
+	device := req.DeviceID
+	if device == "" {
+		device = c.session.DeviceID
+	}
+	op := contract.Operation{ID: req.OpID, RecordType: contract.ReviewType, RecordID: r.PathValue("id"),
+		Action: contract.ActionResolve, Values: values, DeviceID: device, DeviceTime: s.now().UTC()}
+	results, err := s.Push(r.Context(), c.actor, []contract.Operation{op})
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	res := results[0]
+	final := res.Final()
+	if final.Outcome == contract.Refused {
+		status := http.StatusConflict
+		switch final.Code {
+		case contract.CodeForbidden:
+			status = http.StatusForbidden
+		case contract.CodeNotFound:
+			status = http.StatusNotFound
+		case contract.CodeBadValue, contract.CodeInvalid:
+			status = http.StatusBadRequest
+		case contract.CodeInternal:
+			status = http.StatusServiceUnavailable
+		}
+		writeError(w, status, final.Code, final.Message)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) handleMatches(w http.ResponseWriter, r *http.Request, c *caller) {
+	typ := "job"
+	rr := s.rules.Record(typ)
+	if rr == nil || rr.Match == nil {
+		writeJSON(w, http.StatusOK, contract.MatchesResponse{Matches: []contract.Match{}})
+		return
+	}
+	q := r.URL.Query()
+	probe := &contract.Record{Type: typ, Fields: map[string]json.RawMessage{}, DeviceTime: s.now()}
+	for _, f := range rr.Match.Same {
+		v := q.Get(f)
+		if v == "" {
+			writeError(w, http.StatusBadRequest, contract.CodeInvalid, fmt.Sprintf("query parameter %s is required; matches need %s", f, strings.Join(rr.Match.Same, ", ")))
+			return
+		}
+		if rr.Field(f) != nil && s.rules.Record(rr.Field(f).Type) != nil {
+			id, ok := contract.ValidUUID(v)
+			if !ok {
+				writeError(w, http.StatusBadRequest, contract.CodeInvalid, fmt.Sprintf("query parameter %s must be a UUID", f))
+				return
+			}
+			v = id
+		}
+		probe.Fields[f] = contract.Text(v)
+	}
+	if d := q.Get("date"); d != "" {
+		t, err := time.Parse(time.DateOnly, d)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, contract.CodeInvalid, "date must look like 2026-11-24")
+			return
+		}
+		probe.DeviceTime = t
+	}
+	key := s.matchKey(probe)
+	out := contract.MatchesResponse{Matches: []contract.Match{}}
+	err := s.store.Read(r.Context(), func(qr Query) error {
+		recs, err := qr.Matches(typ, key)
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			m := &recs[i]
+			if !s.open(m) {
+				continue
+			}
+			vis, err := s.visible(qr, c.actor, m)
+			if err != nil {
+				return err
+			}
+			match := contract.Match{Number: m.Number, Status: m.Text("status"), OwnerName: m.OwnerName, Visible: vis}
+			if vis {
+				match.ID, match.Title = m.ID, m.Text("title")
+			}
+			out.Matches = append(out.Matches, match)
+		}
+		return nil
+	})
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, c *caller) {
+	id, ok := contract.ValidUUID(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "the record id in the path is not a UUID")
+		return
+	}
+	typ := r.PathValue("type")
+	if s.rules.Record(typ) == nil {
+		writeError(w, http.StatusBadRequest, contract.CodeUnknownType, fmt.Sprintf("unknown record type %q", clip(typ)))
+		return
+	}
+	var (
+		changes []contract.Change
+		found   bool
+	)
+	err := s.store.Read(r.Context(), func(q Query) error {
+		rec, err := q.Record(id)
+		if err != nil || rec == nil || rec.Type != typ {
+			return err
+		}
+		if found, err = s.visible(q, c.actor, rec); err != nil || !found {
+			return err
+		}
+		if changes, err = q.Changes(id); err != nil {
+			return err
+		}
+		names := map[string]string{}
+		for i := range changes {
+			uid := changes[i].UserID
+			if _, ok := names[uid]; !ok {
+				if u, err := q.User(uid); err == nil && u != nil {
+					names[uid] = u.Name
+				}
+			}
+			changes[i].UserName = names[uid]
+		}
+		return nil
+	})
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	if !found {
+		writeError(w, http.StatusNotFound, contract.CodeNotFound, fmt.Sprintf("no %s %s that you can see", typ, id))
+		return
+	}
+	if changes == nil {
+		changes = []contract.Change{}
+	}
+	writeJSON(w, http.StatusOK, contract.HistoryResponse{Changes: changes})
+}

@@ -1,0 +1,52 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus series, on a registry of its own.
+type metrics struct {
+	reg         *prometheus.Registry
+	ops         *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+	durations   *prometheus.HistogramVec
+	pushSeconds prometheus.Histogram
+	uploadBytes prometheus.Counter
+	logins      *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		ops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldsync_operations_total",
+			Help: "Operations pushed by devices, by outcome."}, []string{"outcome"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldsync_http_requests_total",
+			Help: "HTTP requests, by route, method and status code."}, []string{"route", "method", "code"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "fieldsync_http_request_duration_seconds",
+			Help: "HTTP request latency, by route.", Buckets: prometheus.DefBuckets}, []string{"route"}),
+		pushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fieldsync_push_batch_seconds",
+			Help: "Time to apply one pushed batch, in its transaction.", Buckets: prometheus.DefBuckets}),
+		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldsync_photo_upload_bytes_total",
+			Help: "Photo content bytes received."}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fieldsync_logins_total",
+			Help: "Sign-in attempts, by result."}, []string{"result"}),
+	}
+	m.reg.MustRegister(m.ops, m.requests, m.durations, m.pushSeconds, m.uploadBytes, m.logins,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// instrument counts and times requests to one route.
+func (m *metrics) instrument(route string, h http.Handler) http.Handler {
+	labels := prometheus.Labels{"route": route}
+	return promhttp.InstrumentHandlerCounter(m.requests.MustCurryWith(labels),
+		promhttp.InstrumentHandlerDuration(m.durations.MustCurryWith(labels), h))
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,131 @@
+package sqlitestore
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order, each once; a migration's number is its
+// index plus one. Never edit one that has shipped: add another.
+var migrations = []string{
+	// 1: the first schema.
+	`CREATE TABLE records (
+		id        TEXT PRIMARY KEY,
+		type      TEXT NOT NULL,
+		scope     TEXT,
+		match_key TEXT,
+		number    TEXT UNIQUE,
+		seq       INTEGER NOT NULL,
+		doc       BLOB NOT NULL
+	);
+	CREATE INDEX records_seq ON records(seq);
+	CREATE INDEX records_scope ON records(scope);
+	CREATE INDEX records_match ON records(type, match_key) WHERE match_key IS NOT NULL;
+
+	CREATE TABLE links (
+		from_id TEXT NOT NULL,
+		to_id   TEXT NOT NULL,
+		PRIMARY KEY (from_id, to_id)
+	) WITHOUT ROWID;
+	CREATE INDEX links_to ON links(to_id);
+
+	CREATE TABLE access (
+		user_id TEXT NOT NULL,
+		job_id  TEXT NOT NULL,
+		PRIMARY KEY (user_id, job_id)
+	) WITHOUT ROWID;
+	CREATE INDEX access_job ON access(job_id);
+
+	CREATE TABLE ops (
+		op_id   TEXT PRIMARY KEY,
+		user_id TEXT NOT NULL,
+		at      INTEGER NOT NULL,
+		result  BLOB NOT NULL
+	) WITHOUT ROWID;
+
+	CREATE TABLE changes (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		record_type TEXT NOT NULL,
+		record_id   TEXT NOT NULL,
+		op_id       TEXT NOT NULL,
+		user_id     TEXT NOT NULL,
+		device_id   TEXT NOT NULL,
+		device_time INTEGER NOT NULL,
+		server_time INTEGER NOT NULL,
+		grp         TEXT NOT NULL,
+		field       TEXT NOT NULL,
+		old         BLOB,
+		new         BLOB,
+		note        TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX changes_record ON changes(record_id, grp, id);
+
+	CREATE TABLE reviews (
+		id          TEXT PRIMARY KEY,
+		record_id   TEXT NOT NULL,
+		record_type TEXT NOT NULL,
+		scope       TEXT,
+		grp         TEXT NOT NULL,
+		status      TEXT NOT NULL,
+		seq         INTEGER NOT NULL,
+		doc         BLOB NOT NULL
+	);
+	CREATE INDEX reviews_seq ON reviews(seq);
+	CREATE INDEX reviews_record ON reviews(record_id, grp, status);
+	CREATE INDEX reviews_scope ON reviews(scope);
+
+	CREATE TABLE users (
+		id         TEXT PRIMARY KEY,
+		name       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+		role       TEXT NOT NULL,
+		pw_hash    BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		disabled   INTEGER NOT NULL DEFAULT 0
+	);
+
+	CREATE TABLE sessions (
+		hash       BLOB PRIMARY KEY,
+		user_id    TEXT NOT NULL REFERENCES users(id),
+		device_id  TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL,
+		revoked_at INTEGER NOT NULL DEFAULT 0
+	) WITHOUT ROWID;
+	CREATE INDEX sessions_user ON sessions(user_id);
+
+	CREATE TABLE counters (
+		name  TEXT PRIMARY KEY,
+		value INTEGER NOT NULL
+	);`,
+}
+
+func migrate(db *sql.DB) error {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
+		return err
+	}
+	var have int
+	if err := db.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return err
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("the database is at schema version %d but this build knows only %d; use a newer fieldsyncd", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(migrations[v-1]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if _, err := tx.Exec(`INSERT INTO schema_migrations(version) VALUES (?)`, v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,610 @@
+// Package sqlitestore keeps the FieldSync server's data in one SQLite file
+// (modernc.org/sqlite, WAL). One connection writes; a small pool reads.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"fieldsync/contract"
+	"fieldsync/server"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var _ server.Store = (*Store)(nil)
+
+// Store is the SQLite implementation of server.Store.
+type Store struct {
+	w, r *sql.DB
+
+	mu  sync.Mutex // guards seq; held by the one writer
+	seq int64
+}
+
+// Open opens or creates the database at path and brings its schema up to date.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	dsn := func(extra string) string {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "foreign_keys(ON)")
+		if extra != "" {
+			q.Add("_txlock", extra)
+		}
+		return "file:" + path + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn("immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	var mode string
+	if err := w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		w.Close()
+		return nil, fmt.Errorf("open %s: journal mode is %q, want wal", path, mode)
+	}
+	if err := migrate(w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	s := &Store{w: w, r: r}
+	if err := w.QueryRow(`SELECT MAX(COALESCE((SELECT MAX(seq) FROM records),0), COALESCE((SELECT MAX(seq) FROM reviews),0))`).Scan(&s.seq); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("read sequence: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Write runs fn in one immediate transaction on the writer connection.
+func (s *Store) Write(ctx context.Context, fn func(server.Tx) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return busy(fmt.Errorf("begin: %w", err))
+	}
+	t := &txn{query: query{ctx: ctx, q: tx}, tx: tx, s: s}
+	if err := fn(t); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return busy(fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// Read runs fn in a read transaction on a snapshot.
+func (s *Store) Read(ctx context.Context, fn func(server.Query) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return busy(fmt.Errorf("begin read: %w", err))
+	}
+	defer tx.Rollback()
+	return fn(query{ctx: ctx, q: tx})
+}
+
+func busy(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED) {
+		return fmt.Errorf("%w: %v", server.ErrBusy, err)
+	}
+	return err
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+type query struct {
+	ctx context.Context
+	q   queryer
+}
+
+type txn struct {
+	query
+	tx  *sql.Tx
+	s   *Store
+	sps int
+}
+
+func (q query) doc(row *sql.Row, v any) (bool, error) {
+	var b []byte
+	if err := row.Scan(&b); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, json.Unmarshal(b, v)
+}
+
+func (q query) Record(id string) (*contract.Record, error) {
+	var rec contract.Record
+	ok, err := q.doc(q.q.QueryRowContext(q.ctx, `SELECT doc FROM records WHERE id = ?`, id), &rec)
+	if !ok || err != nil {
+		return nil, wrap("record", err)
+	}
+	return &rec, nil
+}
+
+func wrap(step string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", step, err)
+}
+
+func (q query) records(step, sqlText string, args ...any) ([]contract.Record, error) {
+	rows, err := q.q.QueryContext(q.ctx, sqlText, args...)
+	if err != nil {
+		return nil, wrap(step, err)
+	}
+	defer rows.Close()
+	var out []contract.Record
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, wrap(step, err)
+		}
+		var rec contract.Record
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, wrap(step, err)
+		}
+		out = append(out, rec)
+	}
+	return out, wrap(step, rows.Err())
+}
+
+func (q query) reviews(step, sqlText string, args ...any) ([]contract.Review, error) {
+	rows, err := q.q.QueryContext(q.ctx, sqlText, args...)
+	if err != nil {
+		return nil, wrap(step, err)
+	}
+	defer rows.Close()
+	var out []contract.Review
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, wrap(step, err)
+		}
+		var rv contract.Review
+		if err := json.Unmarshal(b, &rv); err != nil {
+			return nil, wrap(step, err)
+		}
+		out = append(out, rv)
+	}
+	return out, wrap(step, rows.Err())
+}
+
+func (q query) Items(parentID string) ([]contract.Record, error) {
+	return q.records("items", `SELECT doc FROM records WHERE scope = ? AND id <> ? ORDER BY seq`, parentID, parentID)
+}
+
+func (q query) Result(opID string) (*server.StoredResult, error) {
+	var (
+		userID string
+		at     int64
+		b      []byte
+	)
+	err := q.q.QueryRowContext(q.ctx, `SELECT user_id, at, result FROM ops WHERE op_id = ?`, opID).Scan(&userID, &at, &b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrap("result", err)
+	}
+	sr := &server.StoredResult{OpID: opID, UserID: userID, At: time.Unix(0, at).UTC()}
+	return sr, wrap("result", json.Unmarshal(b, &sr.Result))
+}
+
+const userCols = `id, name, role, pw_hash, created_at, disabled`
+
+func scanUser(sc interface{ Scan(...any) error }) (*server.UserRow, error) {
+	var (
+		u       server.UserRow
+		created int64
+	)
+	if err := sc.Scan(&u.ID, &u.Name, &u.Role, &u.PasswordHash, &created, &u.Disabled); err != nil {
+		return nil, err
+	}
+	u.CreatedAt = time.Unix(0, created).UTC()
+	return &u, nil
+}
+
+func (q query) user(where string, arg any) (*server.UserRow, error) {
+	u, err := scanUser(q.q.QueryRowContext(q.ctx, `SELECT `+userCols+` FROM users WHERE `+where, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return u, wrap("user", err)
+}
+
+func (q query) User(id string) (*server.UserRow, error) { return q.user("id = ?", id) }
+
+func (q query) UserByName(name string) (*server.UserRow, error) {
+	return q.user("name = ? COLLATE NOCASE", name)
+}
+
+func (q query) Users() ([]server.UserRow, error) {
+	rows, err := q.q.QueryContext(q.ctx, `SELECT `+userCols+` FROM users ORDER BY name`)
+	if err != nil {
+		return nil, wrap("users", err)
+	}
+	defer rows.Close()
+	var out []server.UserRow
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, wrap("users", err)
+		}
+		out = append(out, *u)
+	}
+	return out, wrap("users", rows.Err())
+}
+
+func (q query) Session(hash []byte) (*server.Session, error) {
+	var (
+		s                         server.Session
+		created, expires, revoked int64
+	)
+	err := q.q.QueryRowContext(q.ctx, `SELECT user_id, device_id, created_at, expires_at, revoked_at FROM sessions WHERE hash = ?`, hash).
+		Scan(&s.UserID, &s.DeviceID, &created, &expires, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrap("session", err)
+	}
+	s.Hash = hash
+	s.CreatedAt, s.ExpiresAt = time.Unix(0, created).UTC(), time.Unix(0, expires).UTC()
+	if revoked != 0 {
+		s.RevokedAt = time.Unix(0, revoked).UTC()
+	}
+	return &s, nil
+}
+
+func (q query) SeesThrough(userID, recordID string) (bool, error) {
+	var n int
+	err := q.q.QueryRowContext(q.ctx, `SELECT EXISTS (
+		SELECT 1 FROM records r JOIN access a ON a.job_id = r.scope WHERE r.id = ?1 AND a.user_id = ?2
+		UNION ALL
+		SELECT 1 FROM links l JOIN access a ON a.job_id = l.from_id WHERE l.to_id = ?1 AND a.user_id = ?2)`, recordID, userID).Scan(&n)
+	return n == 1, wrap("sees through", err)
+}
+
+func (q query) Changes(recordID string) ([]contract.Change, error) {
+	return q.changes(`WHERE record_id = ? ORDER BY id`, recordID)
+}
+
+func (q query) LastChange(recordID, group string) (*contract.Change, error) {
+	cs, err := q.changes(`WHERE record_id = ? AND grp = ? ORDER BY id DESC LIMIT 1`, recordID, group)
+	if err != nil || len(cs) == 0 {
+		return nil, err
+	}
+	return &cs[0], nil
+}
+
+func (q query) changes(where string, args ...any) ([]contract.Change, error) {
+	rows, err := q.q.QueryContext(q.ctx, `SELECT id, record_type, record_id, op_id, user_id, device_id, device_time, server_time, grp, field, old, new, note
+		FROM changes `+where, args...)
+	if err != nil {
+		return nil, wrap("changes", err)
+	}
+	defer rows.Close()
+	var out []contract.Change
+	for rows.Next() {
+		var (
+			c          contract.Change
+			dt, st     int64
+			oldV, newV []byte
+		)
+		if err := rows.Scan(&c.ID, &c.RecordType, &c.RecordID, &c.OpID, &c.UserID, &c.DeviceID, &dt, &st, &c.Group, &c.Field, &oldV, &newV, &c.Note); err != nil {
+			return nil, wrap("changes", err)
+		}
+		c.DeviceTime, c.ServerTime = time.Unix(0, dt).UTC(), time.Unix(0, st).UTC()
+		c.Old, c.New = oldV, newV
+		out = append(out, c)
+	}
+	return out, wrap("changes", rows.Err())
+}
+
+func (q query) Review(id string) (*contract.Review, error) {
+	var rv contract.Review
+	ok, err := q.doc(q.q.QueryRowContext(q.ctx, `SELECT doc FROM reviews WHERE id = ?`, id), &rv)
+	if !ok || err != nil {
+		return nil, wrap("review", err)
+	}
+	return &rv, nil
+}
+
+func (q query) OpenReview(recordID, group string) (*contract.Review, error) {
+	var rv contract.Review
+	ok, err := q.doc(q.q.QueryRowContext(q.ctx, `SELECT doc FROM reviews WHERE record_id = ? AND grp = ? AND status = 'open'`, recordID, group), &rv)
+	if !ok || err != nil {
+		return nil, wrap("open review", err)
+	}
+	return &rv, nil
+}
+
+// scopeClause limits rows of a table with type, scope and id columns to a scope.
+func scopeClause(sc server.Scope, args *[]any) string {
+	var parts []string
+	if len(sc.Types) > 0 {
+		ph := make([]string, len(sc.Types))
+		for i, t := range sc.Types {
+			ph[i] = "?"
+			*args = append(*args, t)
+		}
+		parts = append(parts, "type IN ("+strings.Join(ph, ",")+")")
+	}
+	if sc.UserID != "" {
+		*args = append(*args, sc.UserID, sc.UserID)
+		parts = append(parts, "scope IN (SELECT job_id FROM access WHERE user_id = ?)",
+			"rid IN (SELECT l.to_id FROM links l JOIN access a ON a.job_id = l.from_id WHERE a.user_id = ?)")
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+func (q query) Reviews(sc server.Scope, openOnly bool) ([]contract.Review, error) {
+	args := []any{}
+	where := scopeClause(sc, &args)
+	if openOnly {
+		where += " AND status = 'open'"
+	}
+	return q.reviews("reviews", `SELECT doc FROM (SELECT doc, record_type AS type, scope, record_id AS rid, status, seq FROM reviews) WHERE `+where+` ORDER BY seq`, args...)
+}
+
+func (q query) Pull(sc server.Scope, after int64, limit int) ([]contract.Record, []contract.Review, error) {
+	args := []any{after}
+	where := scopeClause(sc, &args)
+	args = append(args, limit)
+	recs, err := q.records("pull records", `SELECT doc FROM (SELECT doc, type, scope, id AS rid, seq FROM records WHERE seq > ?) WHERE `+where+` ORDER BY seq LIMIT ?`, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	rvs, err := q.reviews("pull reviews", `SELECT doc FROM (SELECT doc, record_type AS type, scope, record_id AS rid, seq FROM reviews WHERE seq > ?) WHERE `+where+` ORDER BY seq LIMIT ?`, args...)
+	return recs, rvs, err
+}
+
+func (q query) Matches(typ, key string) ([]contract.Record, error) {
+	return q.records("matches", `SELECT doc FROM records WHERE type = ? AND match_key = ? ORDER BY seq`, typ, key)
+}
+
+// Savepoint runs fn inside a SQL savepoint.
+func (t *txn) Savepoint(fn func() error) error {
+	t.sps++
+	name := fmt.Sprintf("sp%d", t.sps)
+	if _, err := t.tx.ExecContext(t.ctx, "SAVEPOINT "+name); err != nil {
+		return wrap("savepoint", err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := t.tx.ExecContext(t.ctx, "ROLLBACK TO "+name); rerr != nil {
+			return errors.Join(err, wrap("rollback to savepoint", rerr))
+		}
+		t.tx.ExecContext(t.ctx, "RELEASE "+name)
+		return err
+	}
+	_, err := t.tx.ExecContext(t.ctx, "RELEASE "+name)
+	return wrap("release savepoint", err)
+}
+
+func (t *txn) NextSeq() int64 {
+	t.s.seq++
+	return t.s.seq
+}
+
+func (t *txn) NextNumber(prefix string) (string, error) {
+	var n int64
+	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO counters(name, value) VALUES (?, 1001)
+		ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`, "number:"+prefix).Scan(&n)
+	if err != nil {
+		return "", wrap("next number", err)
+	}
+	return fmt.Sprintf("%s%d", prefix, n), nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (t *txn) PutRecord(rec *contract.Record, ix server.Index) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return wrap("put record", err)
+	}
+	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO records(id, type, scope, match_key, number, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, match_key = excluded.match_key, number = excluded.number, seq = excluded.seq, doc = excluded.doc`,
+		rec.ID, rec.Type, nullable(ix.Scope), nullable(ix.MatchKey), nullable(rec.Number), rec.Seq, b)
+	if err != nil {
+		return wrap("put record", err)
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM links WHERE from_id = ?`, rec.ID); err != nil {
+		return wrap("put record links", err)
+	}
+	for _, to := range ix.Links {
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO links(from_id, to_id) VALUES (?, ?)`, rec.ID, to); err != nil {
+			return wrap("put record links", err)
+		}
+	}
+	return nil
+}
+
+func (t *txn) AddChanges(changes []contract.Change) error {
+	for _, c := range changes {
+		_, err := t.tx.ExecContext(t.ctx, `INSERT INTO changes(record_type, record_id, op_id, user_id, device_id, device_time, server_time, grp, field, old, new, note)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.RecordType, c.RecordID, c.OpID, c.UserID, c.DeviceID, c.DeviceTime.UnixNano(), c.ServerTime.UnixNano(),
+			c.Group, c.Field, []byte(c.Old), []byte(c.New), c.Note)
+		if err != nil {
+			return wrap("add change", err)
+		}
+	}
+	return nil
+}
+
+func (t *txn) PutResult(r server.StoredResult) error {
+	b, err := json.Marshal(r.Result)
+	if err != nil {
+		return wrap("put result", err)
+	}
+	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO ops(op_id, user_id, at, result) VALUES (?, ?, ?, ?)`, r.OpID, r.UserID, r.At.UnixNano(), b)
+	return wrap("put result", err)
+}
+
+func (t *txn) PutReview(rv *contract.Review) error {
+	b, err := json.Marshal(rv)
+	if err != nil {
+		return wrap("put review", err)
+	}
+	var scope any
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT scope FROM records WHERE id = ?`, rv.RecordID).Scan(&scope); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return wrap("put review", err)
+	}
+	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO reviews(id, record_id, record_type, scope, grp, status, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET status = excluded.status, seq = excluded.seq, doc = excluded.doc, scope = excluded.scope`,
+		rv.ID, rv.RecordID, rv.RecordType, scope, rv.Group, rv.Status, rv.Seq, b)
+	return wrap("put review", err)
+}
+
+func (t *txn) SetAccess(jobID string, userIDs []string) ([]string, error) {
+	var added []string
+	for _, u := range userIDs {
+		res, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO access(user_id, job_id) VALUES (?, ?)`, u, jobID)
+		if err != nil {
+			return nil, wrap("set access", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			added = append(added, u)
+		}
+	}
+	args := []any{jobID}
+	ph := make([]string, len(userIDs))
+	for i, u := range userIDs {
+		ph[i] = "?"
+		args = append(args, u)
+	}
+	q := `DELETE FROM access WHERE job_id = ?`
+	if len(ph) > 0 {
+		q += ` AND user_id NOT IN (` + strings.Join(ph, ",") + `)`
+	}
+	if _, err := t.tx.ExecContext(t.ctx, q, args...); err != nil {
+		return nil, wrap("set access", err)
+	}
+	return added, nil
+}
+
+func (t *txn) Touch(jobID string) error {
+	// Collect first: the rows change under an open cursor otherwise.
+	collect := func(q string) ([]string, error) {
+		rows, err := t.tx.QueryContext(t.ctx, q, jobID)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return nil, err
+			}
+			ids = append(ids, id)
+		}
+		return ids, rows.Err()
+	}
+	recs, err := collect(`SELECT id FROM records WHERE (scope = ?1 AND id <> ?1) OR id IN (SELECT to_id FROM links WHERE from_id = ?1) ORDER BY seq`)
+	if err != nil {
+		return wrap("touch", err)
+	}
+	for _, id := range recs {
+		if err := t.reseq(`records`, id); err != nil {
+			return err
+		}
+	}
+	rvs, err := collect(`SELECT id FROM reviews WHERE scope = ?1 ORDER BY seq`)
+	if err != nil {
+		return wrap("touch", err)
+	}
+	for _, id := range rvs {
+		if err := t.reseq(`reviews`, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reseq gives a row a new sequence number, in its column and in its document.
+func (t *txn) reseq(table, id string) error {
+	seq := t.NextSeq()
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE `+table+` SET seq = ?1, doc = json_set(doc, '$.seq', ?1) WHERE id = ?2`, seq, id)
+	return wrap("touch "+table, err)
+}
+
+func (t *txn) AddUser(u server.UserRow) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO users(`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Name, u.Role, u.PasswordHash, u.CreatedAt.UnixNano(), u.Disabled)
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
+		return fmt.Errorf("add user: a user named %q already exists", u.Name)
+	}
+	return wrap("add user", err)
+}
+
+func (t *txn) AddSession(s server.Session) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO sessions(hash, user_id, device_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, 0)`,
+		s.Hash, s.UserID, s.DeviceID, s.CreatedAt.UnixNano(), s.ExpiresAt.UnixNano())
+	return wrap("add session", err)
+}
+
+func (t *txn) RevokeSession(hash []byte, at time.Time) error {
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE sessions SET revoked_at = ? WHERE hash = ? AND revoked_at = 0`, at.UnixNano(), hash)
+	return wrap("revoke session", err)
+}
+
+func (t *txn) RevokeUserSessions(userID string, at time.Time) (int, error) {
+	res, err := t.tx.ExecContext(t.ctx, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`, at.UnixNano(), userID)
+	if err != nil {
+		return 0, wrap("revoke sessions", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}

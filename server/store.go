@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"fieldsync/contract"
+)
+
+// Store keeps the server's records, results, reviews, change log, users and
+// sessions. Write runs one transaction: an operation's effects, its stored
+// result and its change-log rows commit together or not at all.
+type Store interface {
+	// Write runs fn in one write transaction. If fn returns an error nothing
+	// it wrote is kept.
+	Write(ctx context.Context, fn func(Tx) error) error
+	// Read runs fn on a consistent snapshot.
+	Read(ctx context.Context, fn func(Query) error) error
+	Close() error
+}
+
+// Query reads the store. Lookups of something absent return nil and no error.
+type Query interface {
+	Record(id string) (*contract.Record, error)
+	Items(parentID string) ([]contract.Record, error)
+	Result(opID string) (*StoredResult, error)
+	User(id string) (*UserRow, error)
+	UserByName(name string) (*UserRow, error)
+	Users() ([]UserRow, error)
+	Session(tokenHash []byte) (*Session, error)
+	// SeesThrough reports whether userID sees recordID through a job they
+	// are on: a technician and the customers of their jobs.
+	SeesThrough(userID, recordID string) (bool, error)
+	Changes(recordID string) ([]contract.Change, error)
+	LastChange(recordID, group string) (*contract.Change, error)
+	Review(id string) (*contract.Review, error)
+	OpenReview(recordID, group string) (*contract.Review, error)
+	Reviews(scope Scope, openOnly bool) ([]contract.Review, error)
+	// Pull returns up to limit records and up to limit reviews in scope
+	// with a sequence number above after, each in sequence order.
+	Pull(scope Scope, after int64, limit int) ([]contract.Record, []contract.Review, error)
+	// Matches returns records of typ with the given match key.
+	Matches(typ, key string) ([]contract.Record, error)
+}
+
+// Tx writes the store inside Write.
+type Tx interface {
+	Query
+	// Savepoint runs fn so that if it fails only its own writes are undone.
+	Savepoint(fn func() error) error
+	// NextSeq returns the next position in the change stream.
+	NextSeq() int64
+	// NextNumber returns the next record number with a prefix, such as J-1001.
+	NextNumber(prefix string) (string, error)
+	PutRecord(rec *contract.Record, ix Index) error
+	AddChanges(changes []contract.Change) error
+	PutResult(r StoredResult) error
+	PutReview(rv *contract.Review) error
+	// SetAccess replaces who is on a job, and returns who was added.
+	SetAccess(jobID string, userIDs []string) (added []string, err error)
+	// Touch gives every record hanging off or linked from a job, and their
+	// reviews, a new sequence number so that people added to the job pull them.
+	Touch(jobID string) error
+	AddUser(u UserRow) error
+	AddSession(s Session) error
+	RevokeSession(hash []byte, at time.Time) error
+	RevokeUserSessions(userID string, at time.Time) (int, error)
+}
+
+// Index is what the store keeps beside a record to find it quickly.
+type Index struct {
+	Scope    string   // the job a record belongs to, for people on that job; "" when none
+	Links    []string // team-owned records a job links to, seen by people on the job
+	MatchKey string   // duplicate-suspect key; "" when none
+}
+
+// Scope says which records someone sees. Types lists the record types they
+// see all of; UserID sees the rest only through jobs they are on.
+type Scope struct {
+	UserID string
+	Types  []string
+}
+
+// StoredResult is the result of an operation, kept so a replay returns it.
+type StoredResult struct {
+	OpID   string
+	UserID string
+	Result contract.Result
+	At     time.Time
+}
+
+// UserRow is a user as stored.
+type UserRow struct {
+	contract.User
+	PasswordHash []byte
+	CreatedAt    time.Time
+	Disabled     bool
+}
+
+// Session is a sign-in; only the token's hash is stored.
+type Session struct {
+	Hash      []byte
+	UserID    string
+	DeviceID  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
+// ErrBusy means the store could not get the write lock in time; the caller
+// may try again.
+var ErrBusy = errors.New("store busy")
