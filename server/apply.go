@@ -18,25 +18,116 @@ type applier struct {
 	tx    Tx
 	now   time.Time
 	names map[string]string // user id → name, for this transaction
+
+	// records caches what this transaction read or wrote; nil means known
+	// absent. results caches stored results. An operation that fails drops
+	// the entries it wrote, since its savepoint undoes them in the store.
+	records map[string]*contract.Record
+	results map[string]*StoredResult
+	wrote   []string
 }
 
 func (s *Server) newApplier(tx Tx) *applier {
-	return &applier{s: s, tx: tx, now: s.now().UTC(), names: map[string]string{}}
+	return &applier{s: s, tx: tx, now: s.now().UTC(), names: map[string]string{},
+		records: map[string]*contract.Record{}, results: map[string]*StoredResult{}}
+}
+
+// prefetch reads the stored results and records a batch will look at, in
+// two queries instead of two per operation.
+func (a *applier) prefetch(ops []contract.Operation) error {
+	var opIDs, recIDs []string
+	for i := range ops {
+		op := &ops[i]
+		if id, ok := contract.ValidUUID(op.ID); ok {
+			opIDs = append(opIDs, id)
+		}
+		if id, ok := contract.ValidUUID(op.RecordID); ok && op.RecordType != contract.ReviewType {
+			recIDs = append(recIDs, id)
+		}
+		if rr := a.s.rules.Record(op.RecordType); rr != nil && rr.IsItem() {
+			var pid string
+			if json.Unmarshal(op.Values[rr.Via], &pid) == nil {
+				if id, ok := contract.ValidUUID(pid); ok {
+					recIDs = append(recIDs, id)
+				}
+			}
+		}
+	}
+	stored, err := a.tx.Results(opIDs)
+	if err != nil {
+		return err
+	}
+	for i := range stored {
+		a.results[stored[i].OpID] = &stored[i]
+	}
+	for _, id := range opIDs {
+		if _, ok := a.results[id]; !ok {
+			a.results[id] = nil
+		}
+	}
+	recs, err := a.tx.RecordsByID(recIDs)
+	if err != nil {
+		return err
+	}
+	for i := range recs {
+		a.records[recs[i].ID] = &recs[i]
+	}
+	for _, id := range recIDs {
+		if _, ok := a.records[id]; !ok {
+			a.records[id] = nil
+		}
+	}
+	return nil
+}
+
+// record returns a record as this transaction sees it, or nil.
+func (a *applier) record(id string) (*contract.Record, error) {
+	if rec, ok := a.records[id]; ok {
+		return rec, nil
+	}
+	rec, err := a.tx.Record(id)
+	if err != nil {
+		return nil, err
+	}
+	a.records[id] = rec
+	return rec, nil
+}
+
+// result returns an operation's stored result, or nil.
+func (a *applier) result(opID string) (*StoredResult, error) {
+	if r, ok := a.results[opID]; ok {
+		return r, nil
+	}
+	r, err := a.tx.Result(opID)
+	if err != nil {
+		return nil, err
+	}
+	a.results[opID] = r
+	return r, nil
 }
 
 // applyBatch applies each operation in its own savepoint, so one operation
 // that fails inside the server never undoes or blocks the others.
 func (a *applier) applyBatch(actor contract.Actor, ops []contract.Operation) []contract.Result {
 	results := make([]contract.Result, len(ops))
+	if err := a.prefetch(ops); err != nil {
+		a.s.log.Error("prefetch batch", "err", err)
+		a.records, a.results = map[string]*contract.Record{}, map[string]*StoredResult{}
+	}
 	for i := range ops {
 		op := &ops[i]
 		var res contract.Result
+		a.wrote = a.wrote[:0]
 		err := a.tx.Savepoint(func() error {
 			var err error
 			res, err = a.apply(actor, op)
 			return err
 		})
 		if err != nil {
+			for _, id := range a.wrote {
+				delete(a.records, id)
+				delete(a.results, id)
+			}
 			a.s.log.Error("apply operation", "op", op.ID, "type", op.RecordType, "action", op.Action, "err", err)
 			res = contract.Result{OpID: op.ID, RecordType: op.RecordType, RecordID: op.RecordID, Outcome: contract.Refused,
 				Code: contract.CodeInternal, Message: "The server could not apply this change; nothing of it was kept. It will be tried again.", Retry: true}
@@ -53,7 +144,7 @@ func (a *applier) apply(actor contract.Actor, op *contract.Operation) (contract.
 	actor.DeviceID = op.DeviceID
 	if id, ok := contract.ValidUUID(op.ID); ok {
 		op.ID = id
-		stored, err := a.tx.Result(id)
+		stored, err := a.result(id)
 		if err != nil {
 			return contract.Result{}, err
 		}
@@ -84,9 +175,12 @@ func (a *applier) apply(actor contract.Actor, op *contract.Operation) (contract.
 		return res, nil // not kept: a later try may go through
 	}
 	if _, ok := contract.ValidUUID(op.ID); ok {
-		if err := a.tx.PutResult(StoredResult{OpID: op.ID, UserID: actor.UserID, Result: res, At: a.now}); err != nil {
+		sr := StoredResult{OpID: op.ID, UserID: actor.UserID, Result: res, At: a.now}
+		if err := a.tx.PutResult(sr); err != nil {
 			return contract.Result{}, err
 		}
+		a.results[op.ID] = &sr
+		a.wrote = append(a.wrote, op.ID)
 	}
 	return res, nil
 }
@@ -101,7 +195,7 @@ func (a *applier) decide(actor contract.Actor, op *contract.Operation) (contract
 	var cur, parent *contract.Record
 	var err error
 	if _, ok := contract.ValidUUID(op.RecordID); ok {
-		if cur, err = a.tx.Record(op.RecordID); err != nil {
+		if cur, err = a.record(op.RecordID); err != nil {
 			return contract.Result{}, err
 		}
 	}
@@ -114,7 +208,7 @@ func (a *applier) decide(actor contract.Actor, op *contract.Operation) (contract
 			pid, _ = contract.ValidUUID(pid)
 		}
 		if pid != "" {
-			if parent, err = a.tx.Record(pid); err != nil {
+			if parent, err = a.record(pid); err != nil {
 				return contract.Result{}, err
 			}
 			if parent != nil && parent.Type != rr.Parent {
@@ -222,16 +316,20 @@ func (a *applier) save(before, rec *contract.Record, op *contract.Operation, act
 	var parent *contract.Record
 	if rec.ParentID != "" {
 		var err error
-		if parent, err = a.tx.Record(rec.ParentID); err != nil {
+		if parent, err = a.record(rec.ParentID); err != nil {
 			return err
 		}
 	}
 	rec.Owner = a.s.engine.Owner(rec, parent)
 	rec.OwnerName = a.name(rec.Owner)
 	rec.AuthorName = a.name(rec.Author)
-	if err := a.tx.PutRecord(rec, a.s.index(rec)); err != nil {
+	ix := a.s.index(rec)
+	ix.LinksChanged = before == nil || !slices.Equal(ix.Links, a.s.index(before).Links)
+	if err := a.tx.PutRecord(rec, ix); err != nil {
 		return err
 	}
+	a.records[rec.ID] = rec
+	a.wrote = append(a.wrote, rec.ID)
 	rows := make([]contract.Change, 0, len(changes))
 	for _, c := range changes {
 		rows = append(rows, contract.Change{RecordType: rec.Type, RecordID: rec.ID, OpID: op.ID, UserID: actor.UserID,
@@ -259,13 +357,16 @@ func (a *applier) grant(before, rec *contract.Record) error {
 		return nil
 	}
 	added, err := a.tx.SetAccess(rec.ID, people)
-	if err != nil {
+	if err != nil || len(added) == 0 {
 		return err
 	}
-	if len(added) > 0 {
-		return a.tx.Touch(rec.ID)
+	// Touch renumbers rows behind the cache's back.
+	for id := range a.records {
+		if id != rec.ID {
+			delete(a.records, id)
+		}
 	}
-	return nil
+	return a.tx.Touch(rec.ID)
 }
 
 // name returns a user's name, or "" for ids that are not users (a role).
@@ -381,7 +482,7 @@ func (d *txDirectory) UserRole(id string) (string, bool) {
 }
 
 func (d *txDirectory) Lookup(actor contract.Actor, typ, id string) (bool, bool) {
-	rec, err := d.a.tx.Record(id)
+	rec, err := d.a.record(id)
 	if err != nil {
 		d.err = err
 		return false, false

@@ -54,7 +54,9 @@ func (b *blobStore) path(id string, parts ...string) (string, error) {
 	return p, nil
 }
 
-func (b *blobStore) final(id string) (string, error)   { return b.path(id, "photos", id[:min(2, len(id))], id) }
+func (b *blobStore) final(id string) (string, error) {
+	return b.path(id, "photos", id[:min(2, len(id))], id)
+}
 func (b *blobStore) partial(id string) (string, error) { return b.path(id, "partial", id+".part") }
 
 // lock serialises uploads of one photo.

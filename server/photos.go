@@ -173,4 +173,3 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request, c *calle
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, "", rec.UpdatedAt, f)
 }
-

@@ -46,7 +46,7 @@ func (a *applier) resolve(actor contract.Actor, op *contract.Operation) (contrac
 	if rv == nil {
 		return refused(op, contract.CodeNotFound, "no review item with id %s", op.RecordID), nil
 	}
-	rec, err := a.tx.Record(rv.RecordID)
+	rec, err := a.record(rv.RecordID)
 	if err != nil {
 		return contract.Result{}, err
 	}
@@ -193,7 +193,7 @@ func (a *applier) deviceValues(rec *contract.Record, rv *contract.Review, entry 
 
 // appendHeld adds an item whose append was held, as its author made it.
 func (a *applier) appendHeld(actor contract.Actor, op *contract.Operation, parent *contract.Record, e *contract.ReviewEntry) error {
-	existing, err := a.tx.Record(e.RecordID)
+	existing, err := a.record(e.RecordID)
 	if err != nil || existing != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func (a *applier) appendHeld(actor contract.Actor, op *contract.Operation, paren
 
 // merge voids a suspected duplicate and moves its items to the job it repeats.
 func (a *applier) merge(actor contract.Actor, op *contract.Operation, dup *contract.Record, rv *contract.Review) (*contract.Record, []contract.FieldChange, string, error) {
-	target, err := a.tx.Record(rv.MatchID)
+	target, err := a.record(rv.MatchID)
 	if err != nil || target == nil {
 		return nil, nil, "", err
 	}

@@ -23,8 +23,12 @@ type Store interface {
 // Query reads the store. Lookups of something absent return nil and no error.
 type Query interface {
 	Record(id string) (*contract.Record, error)
+	// RecordsByID returns the records among ids that exist, in no order.
+	RecordsByID(ids []string) ([]contract.Record, error)
 	Items(parentID string) ([]contract.Record, error)
 	Result(opID string) (*StoredResult, error)
+	// Results returns the stored results among opIDs, in no order.
+	Results(opIDs []string) ([]StoredResult, error)
 	User(id string) (*UserRow, error)
 	UserByName(name string) (*UserRow, error)
 	Users() ([]UserRow, error)
@@ -70,9 +74,12 @@ type Tx interface {
 
 // Index is what the store keeps beside a record to find it quickly.
 type Index struct {
-	Scope    string   // the job a record belongs to, for people on that job; "" when none
-	Links    []string // team-owned records a job links to, seen by people on the job
-	MatchKey string   // duplicate-suspect key; "" when none
+	Scope string   // the job a record belongs to, for people on that job; "" when none
+	Links []string // team-owned records a job links to, seen by people on the job
+	// LinksChanged says Links differ from what is stored; when false the
+	// store leaves the stored links alone.
+	LinksChanged bool
+	MatchKey     string // duplicate-suspect key; "" when none
 }
 
 // Scope says which records someone sees. Types lists the record types they

@@ -6,7 +6,8 @@ import (
 )
 
 // migrations are applied in order, each once; a migration's number is its
-// index plus one. Never edit one that has shipped: add another.
+// index plus one. Never edit one that has shipped: add another. Change-log
+// rows are never deleted, so their plain rowids only grow.
 var migrations = []string{
 	// 1: the first schema.
 	`CREATE TABLE records (
@@ -44,7 +45,7 @@ var migrations = []string{
 	) WITHOUT ROWID;
 
 	CREATE TABLE changes (
-		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		id          INTEGER PRIMARY KEY,
 		record_type TEXT NOT NULL,
 		record_id   TEXT NOT NULL,
 		op_id       TEXT NOT NULL,

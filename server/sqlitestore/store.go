@@ -26,7 +26,8 @@ var _ server.Store = (*Store)(nil)
 
 // Store is the SQLite implementation of server.Store.
 type Store struct {
-	w, r *sql.DB
+	w, r   *sql.DB
+	ws, rs stmtCache
 
 	mu  sync.Mutex // guards seq; held by the one writer
 	seq int64
@@ -43,6 +44,8 @@ func Open(path string) (*Store, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Add("_pragma", "foreign_keys(ON)")
+		q.Add("_pragma", "cache_size(-65536)")
+		q.Add("_pragma", "temp_store(MEMORY)")
 		if extra != "" {
 			q.Add("_txlock", extra)
 		}
@@ -73,7 +76,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(8)
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, r: r, ws: stmtCache{db: w}, rs: stmtCache{db: r}}
 	if err := w.QueryRow(`SELECT MAX(COALESCE((SELECT MAX(seq) FROM records),0), COALESCE((SELECT MAX(seq) FROM reviews),0))`).Scan(&s.seq); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("read sequence: %w", err)
@@ -94,7 +97,8 @@ func (s *Store) Write(ctx context.Context, fn func(server.Tx) error) error {
 	if err != nil {
 		return busy(fmt.Errorf("begin: %w", err))
 	}
-	t := &txn{query: query{ctx: ctx, q: tx}, tx: tx, s: s}
+	defer s.ws.prepareWanted(ctx)
+	t := &txn{query: query{ctx: ctx, tx: tx, stmts: &s.ws}, s: s}
 	if err := fn(t); err != nil {
 		tx.Rollback()
 		return err
@@ -111,8 +115,10 @@ func (s *Store) Read(ctx context.Context, fn func(server.Query) error) error {
 	if err != nil {
 		return busy(fmt.Errorf("begin read: %w", err))
 	}
-	defer tx.Rollback()
-	return fn(query{ctx: ctx, q: tx})
+	err = fn(query{ctx: ctx, tx: tx, stmts: &s.rs})
+	tx.Rollback()
+	s.rs.prepareWanted(ctx)
+	return err
 }
 
 func busy(err error) error {
@@ -123,27 +129,92 @@ func busy(err error) error {
 	return err
 }
 
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+// stmtCache keeps one prepared statement per SQL text for a pool: parsing
+// SQL again for every operation would cost more than running it.
+//
+// A statement is never prepared inside a transaction: the writer pool has a
+// single connection, which the transaction holds. A miss runs unprepared and
+// is prepared once the transaction has ended. database/sql then binds the
+// cached statement to each transaction's own connection.
+type stmtCache struct {
+	db *sql.DB
+	m  sync.Map // string → *sql.Stmt
+
+	mu     sync.Mutex
+	wanted map[string]bool
 }
 
+// lookup returns the statement for text, or nil and notes that it is wanted.
+func (c *stmtCache) lookup(text string) *sql.Stmt {
+	if st, ok := c.m.Load(text); ok {
+		return st.(*sql.Stmt)
+	}
+	c.mu.Lock()
+	if c.wanted == nil {
+		c.wanted = map[string]bool{}
+	}
+	c.wanted[text] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// prepareWanted prepares the statements missed so far. Call it with no
+// transaction open on the caller's side.
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	c.mu.Lock()
+	wanted := c.wanted
+	c.wanted = nil
+	c.mu.Unlock()
+	for text := range wanted {
+		if _, ok := c.m.Load(text); ok {
+			continue
+		}
+		st, err := c.db.PrepareContext(ctx, text)
+		if err != nil {
+			continue // it runs unprepared; the error shows where it is used
+		}
+		if _, loaded := c.m.LoadOrStore(text, st); loaded {
+			st.Close()
+		}
+	}
+}
+
+// query runs statements inside one transaction.
 type query struct {
-	ctx context.Context
-	q   queryer
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts *stmtCache
+}
+
+func (q query) exec(text string, args ...any) (sql.Result, error) {
+	if st := q.stmts.lookup(text); st != nil {
+		return q.tx.StmtContext(q.ctx, st).ExecContext(q.ctx, args...)
+	}
+	return q.tx.ExecContext(q.ctx, text, args...)
+}
+
+func (q query) queryRows(text string, args ...any) (*sql.Rows, error) {
+	if st := q.stmts.lookup(text); st != nil {
+		return q.tx.StmtContext(q.ctx, st).QueryContext(q.ctx, args...)
+	}
+	return q.tx.QueryContext(q.ctx, text, args...)
+}
+
+func (q query) queryRow(text string, args ...any) *sql.Row {
+	if st := q.stmts.lookup(text); st != nil {
+		return q.tx.StmtContext(q.ctx, st).QueryRowContext(q.ctx, args...)
+	}
+	return q.tx.QueryRowContext(q.ctx, text, args...)
 }
 
 type txn struct {
 	query
-	tx  *sql.Tx
-	s   *Store
-	sps int
+	s *Store
 }
 
-func (q query) doc(row *sql.Row, v any) (bool, error) {
+func (q query) doc(r *sql.Row, v any) (bool, error) {
 	var b []byte
-	if err := row.Scan(&b); err != nil {
+	if err := r.Scan(&b); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, nil
 		}
@@ -154,7 +225,7 @@ func (q query) doc(row *sql.Row, v any) (bool, error) {
 
 func (q query) Record(id string) (*contract.Record, error) {
 	var rec contract.Record
-	ok, err := q.doc(q.q.QueryRowContext(q.ctx, `SELECT doc FROM records WHERE id = ?`, id), &rec)
+	ok, err := q.doc(q.queryRow(`SELECT doc FROM records WHERE id = ?`, id), &rec)
 	if !ok || err != nil {
 		return nil, wrap("record", err)
 	}
@@ -169,7 +240,7 @@ func wrap(step string, err error) error {
 }
 
 func (q query) records(step, sqlText string, args ...any) ([]contract.Record, error) {
-	rows, err := q.q.QueryContext(q.ctx, sqlText, args...)
+	rows, err := q.queryRows(sqlText, args...)
 	if err != nil {
 		return nil, wrap(step, err)
 	}
@@ -190,7 +261,7 @@ func (q query) records(step, sqlText string, args ...any) ([]contract.Record, er
 }
 
 func (q query) reviews(step, sqlText string, args ...any) ([]contract.Review, error) {
-	rows, err := q.q.QueryContext(q.ctx, sqlText, args...)
+	rows, err := q.queryRows(sqlText, args...)
 	if err != nil {
 		return nil, wrap(step, err)
 	}
@@ -210,6 +281,66 @@ func (q query) reviews(step, sqlText string, args ...any) ([]contract.Review, er
 	return out, wrap(step, rows.Err())
 }
 
+// inList returns "?,?,…" for n values.
+func inList(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// chunks calls fn with ids in slices small enough for one statement.
+func chunks(ids []string, fn func(part []any) error) error {
+	const max = 500
+	for len(ids) > 0 {
+		n := min(len(ids), max)
+		part := make([]any, n)
+		for i, id := range ids[:n] {
+			part[i] = id
+		}
+		if err := fn(part); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+func (q query) RecordsByID(ids []string) ([]contract.Record, error) {
+	var out []contract.Record
+	err := chunks(ids, func(part []any) error {
+		recs, err := q.records("records by id", `SELECT doc FROM records WHERE id IN (`+inList(len(part))+`)`, part...)
+		out = append(out, recs...)
+		return err
+	})
+	return out, err
+}
+
+func (q query) Results(opIDs []string) ([]server.StoredResult, error) {
+	var out []server.StoredResult
+	err := chunks(opIDs, func(part []any) error {
+		rows, err := q.queryRows(`SELECT op_id, user_id, at, result FROM ops WHERE op_id IN (`+inList(len(part))+`)`, part...)
+		if err != nil {
+			return wrap("results", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				sr server.StoredResult
+				at int64
+				b  []byte
+			)
+			if err := rows.Scan(&sr.OpID, &sr.UserID, &at, &b); err != nil {
+				return wrap("results", err)
+			}
+			sr.At = time.Unix(0, at).UTC()
+			if err := json.Unmarshal(b, &sr.Result); err != nil {
+				return wrap("results", err)
+			}
+			out = append(out, sr)
+		}
+		return wrap("results", rows.Err())
+	})
+	return out, err
+}
+
 func (q query) Items(parentID string) ([]contract.Record, error) {
 	return q.records("items", `SELECT doc FROM records WHERE scope = ? AND id <> ? ORDER BY seq`, parentID, parentID)
 }
@@ -220,7 +351,7 @@ func (q query) Result(opID string) (*server.StoredResult, error) {
 		at     int64
 		b      []byte
 	)
-	err := q.q.QueryRowContext(q.ctx, `SELECT user_id, at, result FROM ops WHERE op_id = ?`, opID).Scan(&userID, &at, &b)
+	err := q.queryRow(`SELECT user_id, at, result FROM ops WHERE op_id = ?`, opID).Scan(&userID, &at, &b)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -246,7 +377,7 @@ func scanUser(sc interface{ Scan(...any) error }) (*server.UserRow, error) {
 }
 
 func (q query) user(where string, arg any) (*server.UserRow, error) {
-	u, err := scanUser(q.q.QueryRowContext(q.ctx, `SELECT `+userCols+` FROM users WHERE `+where, arg))
+	u, err := scanUser(q.queryRow(`SELECT `+userCols+` FROM users WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -260,7 +391,7 @@ func (q query) UserByName(name string) (*server.UserRow, error) {
 }
 
 func (q query) Users() ([]server.UserRow, error) {
-	rows, err := q.q.QueryContext(q.ctx, `SELECT `+userCols+` FROM users ORDER BY name`)
+	rows, err := q.queryRows(`SELECT ` + userCols + ` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, wrap("users", err)
 	}
@@ -281,7 +412,7 @@ func (q query) Session(hash []byte) (*server.Session, error) {
 		s                         server.Session
 		created, expires, revoked int64
 	)
-	err := q.q.QueryRowContext(q.ctx, `SELECT user_id, device_id, created_at, expires_at, revoked_at FROM sessions WHERE hash = ?`, hash).
+	err := q.queryRow(`SELECT user_id, device_id, created_at, expires_at, revoked_at FROM sessions WHERE hash = ?`, hash).
 		Scan(&s.UserID, &s.DeviceID, &created, &expires, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -299,7 +430,7 @@ func (q query) Session(hash []byte) (*server.Session, error) {
 
 func (q query) SeesThrough(userID, recordID string) (bool, error) {
 	var n int
-	err := q.q.QueryRowContext(q.ctx, `SELECT EXISTS (
+	err := q.queryRow(`SELECT EXISTS (
 		SELECT 1 FROM records r JOIN access a ON a.job_id = r.scope WHERE r.id = ?1 AND a.user_id = ?2
 		UNION ALL
 		SELECT 1 FROM links l JOIN access a ON a.job_id = l.from_id WHERE l.to_id = ?1 AND a.user_id = ?2)`, recordID, userID).Scan(&n)
@@ -319,7 +450,7 @@ func (q query) LastChange(recordID, group string) (*contract.Change, error) {
 }
 
 func (q query) changes(where string, args ...any) ([]contract.Change, error) {
-	rows, err := q.q.QueryContext(q.ctx, `SELECT id, record_type, record_id, op_id, user_id, device_id, device_time, server_time, grp, field, old, new, note
+	rows, err := q.queryRows(`SELECT id, record_type, record_id, op_id, user_id, device_id, device_time, server_time, grp, field, old, new, note
 		FROM changes `+where, args...)
 	if err != nil {
 		return nil, wrap("changes", err)
@@ -344,7 +475,7 @@ func (q query) changes(where string, args ...any) ([]contract.Change, error) {
 
 func (q query) Review(id string) (*contract.Review, error) {
 	var rv contract.Review
-	ok, err := q.doc(q.q.QueryRowContext(q.ctx, `SELECT doc FROM reviews WHERE id = ?`, id), &rv)
+	ok, err := q.doc(q.queryRow(`SELECT doc FROM reviews WHERE id = ?`, id), &rv)
 	if !ok || err != nil {
 		return nil, wrap("review", err)
 	}
@@ -353,7 +484,7 @@ func (q query) Review(id string) (*contract.Review, error) {
 
 func (q query) OpenReview(recordID, group string) (*contract.Review, error) {
 	var rv contract.Review
-	ok, err := q.doc(q.q.QueryRowContext(q.ctx, `SELECT doc FROM reviews WHERE record_id = ? AND grp = ? AND status = 'open'`, recordID, group), &rv)
+	ok, err := q.doc(q.queryRow(`SELECT doc FROM reviews WHERE record_id = ? AND grp = ? AND status = 'open'`, recordID, group), &rv)
 	if !ok || err != nil {
 		return nil, wrap("open review", err)
 	}
@@ -407,21 +538,20 @@ func (q query) Matches(typ, key string) ([]contract.Record, error) {
 	return q.records("matches", `SELECT doc FROM records WHERE type = ? AND match_key = ? ORDER BY seq`, typ, key)
 }
 
-// Savepoint runs fn inside a SQL savepoint.
+// Savepoint runs fn inside a SQL savepoint. Savepoints here never nest, so
+// one name serves them all and its statements stay prepared.
 func (t *txn) Savepoint(fn func() error) error {
-	t.sps++
-	name := fmt.Sprintf("sp%d", t.sps)
-	if _, err := t.tx.ExecContext(t.ctx, "SAVEPOINT "+name); err != nil {
+	if _, err := t.exec("SAVEPOINT op"); err != nil {
 		return wrap("savepoint", err)
 	}
 	if err := fn(); err != nil {
-		if _, rerr := t.tx.ExecContext(t.ctx, "ROLLBACK TO "+name); rerr != nil {
+		if _, rerr := t.exec("ROLLBACK TO op"); rerr != nil {
 			return errors.Join(err, wrap("rollback to savepoint", rerr))
 		}
-		t.tx.ExecContext(t.ctx, "RELEASE "+name)
+		_, _ = t.exec("RELEASE op")
 		return err
 	}
-	_, err := t.tx.ExecContext(t.ctx, "RELEASE "+name)
+	_, err := t.exec("RELEASE op")
 	return wrap("release savepoint", err)
 }
 
@@ -432,7 +562,7 @@ func (t *txn) NextSeq() int64 {
 
 func (t *txn) NextNumber(prefix string) (string, error) {
 	var n int64
-	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO counters(name, value) VALUES (?, 1001)
+	err := t.queryRow(`INSERT INTO counters(name, value) VALUES (?, 1001)
 		ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`, "number:"+prefix).Scan(&n)
 	if err != nil {
 		return "", wrap("next number", err)
@@ -452,17 +582,20 @@ func (t *txn) PutRecord(rec *contract.Record, ix server.Index) error {
 	if err != nil {
 		return wrap("put record", err)
 	}
-	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO records(id, type, scope, match_key, number, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err = t.exec(`INSERT INTO records(id, type, scope, match_key, number, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, match_key = excluded.match_key, number = excluded.number, seq = excluded.seq, doc = excluded.doc`,
 		rec.ID, rec.Type, nullable(ix.Scope), nullable(ix.MatchKey), nullable(rec.Number), rec.Seq, b)
 	if err != nil {
 		return wrap("put record", err)
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM links WHERE from_id = ?`, rec.ID); err != nil {
+	if !ix.LinksChanged {
+		return nil
+	}
+	if _, err := t.exec(`DELETE FROM links WHERE from_id = ?`, rec.ID); err != nil {
 		return wrap("put record links", err)
 	}
 	for _, to := range ix.Links {
-		if _, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO links(from_id, to_id) VALUES (?, ?)`, rec.ID, to); err != nil {
+		if _, err := t.exec(`INSERT OR IGNORE INTO links(from_id, to_id) VALUES (?, ?)`, rec.ID, to); err != nil {
 			return wrap("put record links", err)
 		}
 	}
@@ -471,7 +604,7 @@ func (t *txn) PutRecord(rec *contract.Record, ix server.Index) error {
 
 func (t *txn) AddChanges(changes []contract.Change) error {
 	for _, c := range changes {
-		_, err := t.tx.ExecContext(t.ctx, `INSERT INTO changes(record_type, record_id, op_id, user_id, device_id, device_time, server_time, grp, field, old, new, note)
+		_, err := t.exec(`INSERT INTO changes(record_type, record_id, op_id, user_id, device_id, device_time, server_time, grp, field, old, new, note)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.RecordType, c.RecordID, c.OpID, c.UserID, c.DeviceID, c.DeviceTime.UnixNano(), c.ServerTime.UnixNano(),
 			c.Group, c.Field, []byte(c.Old), []byte(c.New), c.Note)
@@ -487,7 +620,7 @@ func (t *txn) PutResult(r server.StoredResult) error {
 	if err != nil {
 		return wrap("put result", err)
 	}
-	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO ops(op_id, user_id, at, result) VALUES (?, ?, ?, ?)`, r.OpID, r.UserID, r.At.UnixNano(), b)
+	_, err = t.exec(`INSERT INTO ops(op_id, user_id, at, result) VALUES (?, ?, ?, ?)`, r.OpID, r.UserID, r.At.UnixNano(), b)
 	return wrap("put result", err)
 }
 
@@ -497,10 +630,10 @@ func (t *txn) PutReview(rv *contract.Review) error {
 		return wrap("put review", err)
 	}
 	var scope any
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT scope FROM records WHERE id = ?`, rv.RecordID).Scan(&scope); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := t.queryRow(`SELECT scope FROM records WHERE id = ?`, rv.RecordID).Scan(&scope); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return wrap("put review", err)
 	}
-	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO reviews(id, record_id, record_type, scope, grp, status, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	_, err = t.exec(`INSERT INTO reviews(id, record_id, record_type, scope, grp, status, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET status = excluded.status, seq = excluded.seq, doc = excluded.doc, scope = excluded.scope`,
 		rv.ID, rv.RecordID, rv.RecordType, scope, rv.Group, rv.Status, rv.Seq, b)
 	return wrap("put review", err)
@@ -509,7 +642,7 @@ func (t *txn) PutReview(rv *contract.Review) error {
 func (t *txn) SetAccess(jobID string, userIDs []string) ([]string, error) {
 	var added []string
 	for _, u := range userIDs {
-		res, err := t.tx.ExecContext(t.ctx, `INSERT OR IGNORE INTO access(user_id, job_id) VALUES (?, ?)`, u, jobID)
+		res, err := t.exec(`INSERT OR IGNORE INTO access(user_id, job_id) VALUES (?, ?)`, u, jobID)
 		if err != nil {
 			return nil, wrap("set access", err)
 		}
@@ -527,7 +660,7 @@ func (t *txn) SetAccess(jobID string, userIDs []string) ([]string, error) {
 	if len(ph) > 0 {
 		q += ` AND user_id NOT IN (` + strings.Join(ph, ",") + `)`
 	}
-	if _, err := t.tx.ExecContext(t.ctx, q, args...); err != nil {
+	if _, err := t.exec(q, args...); err != nil {
 		return nil, wrap("set access", err)
 	}
 	return added, nil
@@ -536,7 +669,7 @@ func (t *txn) SetAccess(jobID string, userIDs []string) ([]string, error) {
 func (t *txn) Touch(jobID string) error {
 	// Collect first: the rows change under an open cursor otherwise.
 	collect := func(q string) ([]string, error) {
-		rows, err := t.tx.QueryContext(t.ctx, q, jobID)
+		rows, err := t.queryRows(q, jobID)
 		if err != nil {
 			return nil, err
 		}
@@ -575,12 +708,12 @@ func (t *txn) Touch(jobID string) error {
 // reseq gives a row a new sequence number, in its column and in its document.
 func (t *txn) reseq(table, id string) error {
 	seq := t.NextSeq()
-	_, err := t.tx.ExecContext(t.ctx, `UPDATE `+table+` SET seq = ?1, doc = json_set(doc, '$.seq', ?1) WHERE id = ?2`, seq, id)
+	_, err := t.exec(`UPDATE `+table+` SET seq = ?1, doc = json_set(doc, '$.seq', ?1) WHERE id = ?2`, seq, id)
 	return wrap("touch "+table, err)
 }
 
 func (t *txn) AddUser(u server.UserRow) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO users(`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := t.exec(`INSERT INTO users(`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Name, u.Role, u.PasswordHash, u.CreatedAt.UnixNano(), u.Disabled)
 	var se *sqlite.Error
 	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
@@ -590,18 +723,18 @@ func (t *txn) AddUser(u server.UserRow) error {
 }
 
 func (t *txn) AddSession(s server.Session) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO sessions(hash, user_id, device_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, 0)`,
+	_, err := t.exec(`INSERT INTO sessions(hash, user_id, device_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, 0)`,
 		s.Hash, s.UserID, s.DeviceID, s.CreatedAt.UnixNano(), s.ExpiresAt.UnixNano())
 	return wrap("add session", err)
 }
 
 func (t *txn) RevokeSession(hash []byte, at time.Time) error {
-	_, err := t.tx.ExecContext(t.ctx, `UPDATE sessions SET revoked_at = ? WHERE hash = ? AND revoked_at = 0`, at.UnixNano(), hash)
+	_, err := t.exec(`UPDATE sessions SET revoked_at = ? WHERE hash = ? AND revoked_at = 0`, at.UnixNano(), hash)
 	return wrap("revoke session", err)
 }
 
 func (t *txn) RevokeUserSessions(userID string, at time.Time) (int, error) {
-	res, err := t.tx.ExecContext(t.ctx, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`, at.UnixNano(), userID)
+	res, err := t.exec(`UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`, at.UnixNano(), userID)
 	if err != nil {
 		return 0, wrap("revoke sessions", err)
 	}
