@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // The people in the fixtures.
@@ -385,10 +386,11 @@ func TestPolicies(t *testing.T) {
 		{"finance", "finance", finn},
 		{"admin", "an admin", ada},
 	}
+	// Finance reads jobs, to invoice them, and changes nothing on them.
 	jobOffice := map[string]access{"owner": readOnly, "other": cannotSee, "former": readOnly,
-		"dispatcher": editor, "supervisor": readOnly, "finance": cannotSee, "admin": editor}
+		"dispatcher": editor, "supervisor": readOnly, "finance": readOnly, "admin": editor}
 	jobOwner := map[string]access{"owner": editor, "other": cannotSee, "former": exOwner,
-		"dispatcher": readOnly, "supervisor": readOnly, "finance": cannotSee, "admin": readOnly}
+		"dispatcher": readOnly, "supervisor": readOnly, "finance": readOnly, "admin": readOnly}
 	customer := map[string]access{"owner": cannotSee, "other": cannotSee, "former": cannotSee,
 		"dispatcher": editor, "supervisor": readOnly, "finance": readOnly, "admin": editor}
 	invoice := map[string]access{"owner": cannotSee, "other": cannotSee, "former": cannotSee,
@@ -1119,7 +1121,9 @@ func TestStatusMachine(t *testing.T) {
 			want: wantRefused(CodeForbidden, "Only the owner can move a job to completed.")},
 		{name: "a crew member cannot make the owner's moves", job: jobAt("in_progress"), actor: cara, to: "completed",
 			want: wantRefused(CodeForbidden, "Only the owner")},
-		{name: "finance cannot see a job to move it", job: jobAt("in_progress"), actor: finn, to: "completed",
+		{name: "finance cannot move a job", job: jobAt("in_progress"), actor: finn, to: "completed",
+			want: wantRefused(CodeForbidden, "Only the owner can move a job to completed.")},
+		{name: "a technician not on the job cannot see it to move it", job: jobAt("in_progress"), actor: sam, to: "completed",
 			want: noAccess("job")},
 		{name: "an assigned job cannot skip to completed", job: jobAt("assigned"), actor: alex, to: "completed",
 			want: wantRefused(CodeIllegalMove, "cannot move from assigned to completed"), allowed: []string{"opened"}},
@@ -1189,7 +1193,12 @@ func TestAppends(t *testing.T) {
 		{name: "a supervisor adds a note", actor: suzy, op: noteOp("Replaced the valve"), want: wantApplied(noteVals)},
 		{name: "an admin adds a note", actor: ada, op: noteOp("Replaced the valve"), want: wantApplied(noteVals)},
 		{name: "a technician not on the job cannot add a note", actor: sam, op: noteOp("x"), want: noAccess("job")},
-		{name: "finance cannot add a note to a job", actor: finn, op: noteOp("x"), want: noAccess("job")},
+		{name: "finance cannot add a note to a job it reads", actor: finn, op: noteOp("x"),
+			want: wantRefused(CodeForbidden, "Only the people on it, dispatcher or supervisor can add notes to this job.")},
+		{name: "finance cannot add a photo to a job it reads", actor: finn, op: photoOp(10),
+			want: wantRefused(CodeForbidden, "can add photos to this job.")},
+		{name: "finance cannot add a part line", actor: finn, op: partOp(1),
+			want: wantRefused(CodeForbidden, "Only the owner can add parts")},
 		{name: "a crew member adds a photo", actor: cara, op: photoOp(1000), want: wantApplied(photoVals)},
 		{name: "a photo at the size limit is taken", actor: alex, op: photoOp(limit),
 			want: wantApplied(values{"filename": Text("valve.jpg"), "content_type": Text("image/jpeg"), "size": Int(limit), "sha256": Text(photoSum)})},
@@ -1563,6 +1572,13 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+	t.Run("clips a long name on a whole character", func(t *testing.T) {
+		o := op(ActionUpdate, "x"+strings.Repeat("é", 100), jobID, nil, nil)
+		d := decide(t, Situation{Actor: dana, Op: o, Current: job})
+		if d.Code != CodeUnknownType || !utf8.ValidString(d.Message) || !strings.Contains(d.Message, "…") {
+			t.Errorf("got %s %q, want unknown_type with a clipped name in valid UTF-8", d.Code, d.Message)
+		}
+	})
 	t.Run("refuses an operation naming a job that does not exist", func(t *testing.T) {
 		d := decide(t, Situation{Actor: dana, Op: upd(values{"title": Text("x")})})
 		check(t, nil, d, wantRefused(CodeNotFound, "no job with id "+jobID))
@@ -1606,7 +1622,7 @@ func TestEngineHelpers(t *testing.T) {
 		for _, tt := range []struct {
 			actor Actor
 			sees  bool
-		}{{alex, true}, {cara, true}, {pat, true}, {sam, false}, {dana, true}, {suzy, true}, {ada, true}, {finn, false}} {
+		}{{alex, true}, {cara, true}, {pat, true}, {sam, false}, {dana, true}, {suzy, true}, {ada, true}, {finn, true}} {
 			if got := engine.CanSee(tt.actor, job, nil); got != tt.sees {
 				t.Errorf("%s (%s) sees the job: %v, want %v", tt.actor.UserID, tt.actor.Role, got, tt.sees)
 			}

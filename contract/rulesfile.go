@@ -338,7 +338,7 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n > (1<<62)/mult {
+	if err != nil || n < 0 || n > (1<<62)/mult {
 		return 0, fmt.Errorf("bad size %q", s)
 	}
 	return n * mult, nil
@@ -441,6 +441,9 @@ func (r *Rules) compileFrom(source string) error {
 		subj := "record " + rr.Type
 		if !nameRE.MatchString(rr.Type) || rr.Type == ReviewType {
 			return fail(rr.line, subj, "", "%q is not a usable record type name", rr.Type)
+		}
+		if slices.Contains(rr.Groups, nil) {
+			return fail(rr.line, subj, "groups", "empty group rule")
 		}
 		if r.records[rr.Type] != nil {
 			return fail(rr.line, subj, "", "record type %q declared twice", rr.Type)

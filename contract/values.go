@@ -152,7 +152,7 @@ func Canonical(f *FieldRule, raw json.RawMessage, machine *Machine, lim Limits) 
 		var lines []InvoiceLine
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
-		if dec.Decode(&lines) != nil {
+		if dec.Decode(&lines) != nil || dec.InputOffset() != int64(len(raw)) {
 			return nil, want(`a list of {"description", "quantity", "unit_cents"}`)
 		}
 		for i, l := range lines {
@@ -201,7 +201,8 @@ func wholeNumber(raw json.RawMessage) (int64, bool) {
 	var n json.Number
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if dec.Decode(&n) != nil {
+	// A number in quotes, or anything after the number, is not a number.
+	if len(raw) == 0 || raw[0] == '"' || dec.Decode(&n) != nil || dec.InputOffset() != int64(len(raw)) {
 		return 0, false
 	}
 	if i, err := n.Int64(); err == nil {
@@ -217,7 +218,7 @@ func wholeNumber(raw json.RawMessage) (int64, bool) {
 func preview(raw json.RawMessage) string {
 	const max = 40
 	if len(raw) > max {
-		return string(raw[:max]) + "…"
+		return strings.ToValidUTF8(string(raw[:max]), "") + "…" // no half characters
 	}
 	return string(raw)
 }

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -168,10 +169,16 @@ func (r *Record) Clone() *Record {
 
 // Text returns a text field, or "" when it is unset.
 func (r *Record) Text(field string) string {
-	var s string
-	if raw, ok := r.Fields[field]; ok {
-		_ = json.Unmarshal(raw, &s)
+	raw, ok := r.Fields[field]
+	if !ok {
+		return ""
 	}
+	// Most values are plain quoted strings: skip the decoder for those.
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw[1:n-1], '\\') < 0 && bytes.IndexByte(raw[1:n-1], '"') < 0 {
+		return string(raw[1 : n-1])
+	}
+	var s string
+	_ = json.Unmarshal(raw, &s)
 	return s
 }
 

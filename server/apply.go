@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,6 +14,13 @@ import (
 )
 
 // applier decides and stores operations inside one write transaction.
+//
+// Plain writes (records, change-log rows, results) wait in memory and go to
+// the store in multi-row statements when the batch ends. Anything that writes
+// the store directly or reads back more than a cached record first calls db,
+// which sends the waiting writes so the store matches what has been decided.
+// An operation's writes are undone if it fails: those still waiting are
+// dropped, and those sent are inside a savepoint opened for the operation.
 type applier struct {
 	s     *Server
 	tx    Tx
@@ -20,16 +28,140 @@ type applier struct {
 	names map[string]string // user id → name, for this transaction
 
 	// records caches what this transaction read or wrote; nil means known
-	// absent. results caches stored results. An operation that fails drops
-	// the entries it wrote, since its savepoint undoes them in the store.
+	// absent. results caches stored results.
 	records map[string]*contract.Record
 	results map[string]*StoredResult
-	wrote   []string
+
+	batch   writes // decided by earlier operations of the batch, not yet sent
+	op      writes // decided by the current operation, not yet sent
+	inSP    bool   // a savepoint is open for the current operation
+	touched bool   // the store renumbered records behind the caches
+}
+
+// writes are plain writes waiting to be sent to the store.
+type writes struct {
+	records []RecordWrite
+	changes []contract.Change
+	results []StoredResult
+	ids     []string // record and operation ids written, to forget on failure
+}
+
+func (w *writes) reset() {
+	*w = writes{records: w.records[:0], changes: w.changes[:0], results: w.results[:0], ids: w.ids[:0]}
+}
+
+func (w *writes) add(o *writes) {
+	w.records = append(w.records, o.records...)
+	w.changes = append(w.changes, o.changes...)
+	w.results = append(w.results, o.results...)
 }
 
 func (s *Server) newApplier(tx Tx) *applier {
-	return &applier{s: s, tx: tx, now: s.now().UTC(), names: map[string]string{},
+	a := &applier{s: s, tx: tx, now: s.now().UTC(), names: map[string]string{},
 		records: map[string]*contract.Record{}, results: map[string]*StoredResult{}}
+	tx.AfterCommit(a.publish)
+	return a
+}
+
+// publish hands what the committed transaction knows of its records to the
+// server's cache. Failed operations have already dropped theirs.
+func (a *applier) publish() {
+	if a.touched {
+		a.s.cache.clear()
+		return
+	}
+	for _, rec := range a.records {
+		if rec != nil {
+			a.s.cache.put(rec)
+		}
+	}
+}
+
+// send writes w to the store, a record written twice only once, its latest.
+func (a *applier) send(w *writes) error {
+	if len(w.records) > 1 {
+		// Keep each record's latest write; it counts as stored only if
+		// every write of it in the list does.
+		latest, stored := map[string]int{}, map[string]bool{}
+		for i, rw := range w.records {
+			id := rw.Record.ID
+			if _, seen := latest[id]; !seen {
+				stored[id] = true
+			}
+			latest[id] = i
+			stored[id] = stored[id] && rw.Stored
+		}
+		kept := w.records[:0]
+		for i, rw := range w.records {
+			if latest[rw.Record.ID] == i {
+				rw.Stored = stored[rw.Record.ID]
+				kept = append(kept, rw)
+			}
+		}
+		w.records = kept
+	}
+	if err := a.tx.PutRecords(w.records); err != nil {
+		return err
+	}
+	if err := a.tx.AddChanges(w.changes); err != nil {
+		return err
+	}
+	if err := a.tx.PutResults(w.results); err != nil {
+		return err
+	}
+	w.reset()
+	return nil
+}
+
+// db returns the transaction after sending every waiting write, for a
+// statement that must see them or must be undone with the operation.
+func (a *applier) db() (Tx, error) {
+	if !a.inSP {
+		if err := a.send(&a.batch); err != nil {
+			return nil, err
+		}
+		if err := a.tx.Savepoint(); err != nil {
+			return nil, err
+		}
+		a.inSP = true
+	}
+	ids := a.op.ids
+	if err := a.send(&a.op); err != nil {
+		return nil, err
+	}
+	a.op.ids = ids
+	return a.tx, nil
+}
+
+// endOp keeps or undoes the current operation's writes.
+func (a *applier) endOp(failed bool) error {
+	defer a.op.reset()
+	if failed {
+		for _, id := range a.op.ids {
+			delete(a.records, id)
+			delete(a.results, id)
+		}
+		if a.inSP {
+			a.inSP = false
+			if err := a.tx.RollbackTo(); err != nil {
+				return err
+			}
+			return a.tx.Release()
+		}
+		return nil
+	}
+	if !a.inSP {
+		a.batch.add(&a.op)
+		return nil
+	}
+	a.inSP = false
+	if err := a.send(&a.op); err != nil {
+		if rerr := a.tx.RollbackTo(); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return errors.Join(err, a.tx.Release())
+	}
+	return a.tx.Release()
 }
 
 // prefetch reads the stored results and records a batch will look at, in
@@ -65,7 +197,15 @@ func (a *applier) prefetch(ops []contract.Operation) error {
 			a.results[id] = nil
 		}
 	}
-	recs, err := a.tx.RecordsByID(recIDs)
+	missing := recIDs[:0:0]
+	for _, id := range recIDs {
+		if rec, ok := a.s.cache.get(id); ok {
+			a.records[id] = rec
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	recs, err := a.tx.RecordsByID(missing)
 	if err != nil {
 		return err
 	}
@@ -83,6 +223,10 @@ func (a *applier) prefetch(ops []contract.Operation) error {
 // record returns a record as this transaction sees it, or nil.
 func (a *applier) record(id string) (*contract.Record, error) {
 	if rec, ok := a.records[id]; ok {
+		return rec, nil
+	}
+	if rec, ok := a.s.cache.get(id); ok && !a.touched {
+		a.records[id] = rec
 		return rec, nil
 	}
 	rec, err := a.tx.Record(id)
@@ -106,36 +250,32 @@ func (a *applier) result(opID string) (*StoredResult, error) {
 	return r, nil
 }
 
-// applyBatch applies each operation in its own savepoint, so one operation
-// that fails inside the server never undoes or blocks the others.
-func (a *applier) applyBatch(actor contract.Actor, ops []contract.Operation) []contract.Result {
+// applyBatch applies each operation on its own, so one operation that fails
+// inside the server never undoes or blocks the others. It returns an error
+// only when the batch's writes cannot be stored; then nothing is kept.
+func (a *applier) applyBatch(actor contract.Actor, ops []contract.Operation) ([]contract.Result, error) {
 	results := make([]contract.Result, len(ops))
 	if err := a.prefetch(ops); err != nil {
-		a.s.log.Error("prefetch batch", "err", err)
-		a.records, a.results = map[string]*contract.Record{}, map[string]*StoredResult{}
+		return nil, err
 	}
 	for i := range ops {
 		op := &ops[i]
-		var res contract.Result
-		a.wrote = a.wrote[:0]
-		err := a.tx.Savepoint(func() error {
-			var err error
-			res, err = a.apply(actor, op)
-			return err
-		})
+		res, err := a.apply(actor, op)
 		if err != nil {
-			for _, id := range a.wrote {
-				delete(a.records, id)
-				delete(a.results, id)
-			}
 			a.s.log.Error("apply operation", "op", op.ID, "type", op.RecordType, "action", op.Action, "err", err)
 			res = contract.Result{OpID: op.ID, RecordType: op.RecordType, RecordID: op.RecordID, Outcome: contract.Refused,
 				Code: contract.CodeInternal, Message: "The server could not apply this change; nothing of it was kept. It will be tried again.", Retry: true}
 		}
+		if err := a.endOp(err != nil); err != nil {
+			return nil, err
+		}
 		a.s.metrics.ops.WithLabelValues(string(res.Outcome)).Inc()
 		results[i] = res
 	}
-	return results
+	if err := a.send(&a.batch); err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // apply decides one operation and stores its effects, its result and its
@@ -176,11 +316,9 @@ func (a *applier) apply(actor contract.Actor, op *contract.Operation) (contract.
 	}
 	if _, ok := contract.ValidUUID(op.ID); ok {
 		sr := StoredResult{OpID: op.ID, UserID: actor.UserID, Result: res, At: a.now}
-		if err := a.tx.PutResult(sr); err != nil {
-			return contract.Result{}, err
-		}
+		a.op.results = append(a.op.results, sr)
 		a.results[op.ID] = &sr
-		a.wrote = append(a.wrote, op.ID)
+		a.op.ids = append(a.op.ids, op.ID)
 	}
 	return res, nil
 }
@@ -271,7 +409,11 @@ func (a *applier) decide(actor contract.Actor, op *contract.Operation) (contract
 func (a *applier) created(rec *contract.Record) (*contract.Review, string, error) {
 	rr := a.s.rules.Record(rec.Type)
 	if rr.Number != "" {
-		n, err := a.tx.NextNumber(rr.Number)
+		db, err := a.db()
+		if err != nil {
+			return nil, "", err
+		}
+		n, err := db.NextNumber(rr.Number)
 		if err != nil {
 			return nil, "", err
 		}
@@ -282,7 +424,11 @@ func (a *applier) created(rec *contract.Record) (*contract.Review, string, error
 	if key == "" || lg == nil {
 		return nil, "", nil
 	}
-	others, err := a.tx.Matches(rec.Type, key)
+	db, err := a.db()
+	if err != nil {
+		return nil, "", err
+	}
+	others, err := db.Matches(rec.Type, key)
 	if err != nil {
 		return nil, "", err
 	}
@@ -324,12 +470,17 @@ func (a *applier) save(before, rec *contract.Record, op *contract.Operation, act
 	rec.OwnerName = a.name(rec.Owner)
 	rec.AuthorName = a.name(rec.Author)
 	ix := a.s.index(rec)
-	ix.LinksChanged = before == nil || !slices.Equal(ix.Links, a.s.index(before).Links)
-	if err := a.tx.PutRecord(rec, ix); err != nil {
-		return err
+	stored := before != nil
+	if stored {
+		bx := a.s.index(before)
+		ix.LinksChanged = a.touchesRefs(rec, changes) && !slices.Equal(ix.Links, bx.Links)
+		stored = ix.Scope == bx.Scope && ix.MatchKey == bx.MatchKey && rec.Number == before.Number
+	} else {
+		ix.LinksChanged = true
 	}
+	a.op.records = append(a.op.records, RecordWrite{Record: rec, Index: ix, Stored: stored})
 	a.records[rec.ID] = rec
-	a.wrote = append(a.wrote, rec.ID)
+	a.op.ids = append(a.op.ids, rec.ID)
 	rows := make([]contract.Change, 0, len(changes))
 	for _, c := range changes {
 		rows = append(rows, contract.Change{RecordType: rec.Type, RecordID: rec.ID, OpID: op.ID, UserID: actor.UserID,
@@ -340,10 +491,23 @@ func (a *applier) save(before, rec *contract.Record, op *contract.Operation, act
 		rows = append(rows, contract.Change{RecordType: rec.Type, RecordID: rec.ID, OpID: op.ID, UserID: actor.UserID,
 			DeviceID: op.DeviceID, DeviceTime: op.DeviceTime, ServerTime: a.now, Note: note})
 	}
-	if err := a.tx.AddChanges(rows); err != nil {
-		return err
+	a.op.changes = append(a.op.changes, rows...)
+	if before != nil && !a.touchesRefs(rec, changes) && slices.Equal(before.PastOwners, rec.PastOwners) {
+		return nil // nobody joined or left it
 	}
 	return a.grant(before, rec)
+}
+
+// touchesRefs reports whether changes set a field that names users or
+// records: the fields that decide who is on a record and what it links to.
+func (a *applier) touchesRefs(rec *contract.Record, changes []contract.FieldChange) bool {
+	rr := a.s.rules.Record(rec.Type)
+	for _, c := range changes {
+		if f := rr.Field(c.Field); f != nil && (f.Type == contract.TypeUser || f.Type == contract.TypeUsers || a.s.rules.Record(f.Type) != nil) {
+			return true
+		}
+	}
+	return false
 }
 
 // grant keeps the access list of a person-owned record in step with its
@@ -356,17 +520,22 @@ func (a *applier) grant(before, rec *contract.Record) error {
 	if before != nil && slices.Equal(people, a.s.people(before)) {
 		return nil
 	}
-	added, err := a.tx.SetAccess(rec.ID, people)
+	db, err := a.db()
+	if err != nil {
+		return err
+	}
+	added, err := db.SetAccess(rec.ID, people)
 	if err != nil || len(added) == 0 {
 		return err
 	}
-	// Touch renumbers rows behind the cache's back.
+	// Touch renumbers rows behind the caches' back.
+	a.touched = true
 	for id := range a.records {
 		if id != rec.ID {
 			delete(a.records, id)
 		}
 	}
-	return a.tx.Touch(rec.ID)
+	return db.Touch(rec.ID)
 }
 
 // name returns a user's name, or "" for ids that are not users (a role).
@@ -410,12 +579,16 @@ func (a *applier) groupState(rec *contract.Record, group string, last *contract.
 // the item when there is none, and marks the record as needing review.
 func (a *applier) hold(actor contract.Actor, op *contract.Operation, dec contract.Decision) (*contract.Review, error) {
 	on := dec.ReviewOn
-	rv, err := a.tx.OpenReview(on.ID, dec.Group)
+	db, err := a.db()
+	if err != nil {
+		return nil, err
+	}
+	rv, err := db.OpenReview(on.ID, dec.Group)
 	if err != nil {
 		return nil, err
 	}
 	if rv == nil {
-		last, err := a.tx.LastChange(on.ID, dec.Group)
+		last, err := db.LastChange(on.ID, dec.Group)
 		if err != nil {
 			return nil, err
 		}
@@ -444,8 +617,37 @@ func (a *applier) hold(actor contract.Actor, op *contract.Operation, dec contrac
 }
 
 func (a *applier) putReview(rv *contract.Review) error {
-	rv.Seq = a.tx.NextSeq()
-	return a.tx.PutReview(rv)
+	db, err := a.db()
+	if err != nil {
+		return err
+	}
+	scope := ""
+	if rec, err := a.record(rv.RecordID); err != nil {
+		return err
+	} else if rec != nil {
+		scope = a.s.index(rec).Scope
+	}
+	rv.Seq = db.NextSeq()
+	return db.PutReview(rv, scope)
+}
+
+// visible reports whether actor may see rec, as this transaction has it.
+func (a *applier) visible(actor contract.Actor, rec *contract.Record) (bool, error) {
+	var parent *contract.Record
+	if rec.ParentID != "" {
+		var err error
+		if parent, err = a.record(rec.ParentID); err != nil {
+			return false, err
+		}
+	}
+	if a.s.engine.CanSee(actor, rec, parent) {
+		return true, nil
+	}
+	db, err := a.db()
+	if err != nil {
+		return false, err
+	}
+	return db.SeesThrough(actor.UserID, rec.ID)
 }
 
 // reason says in plain words why a review item exists.
@@ -490,7 +692,7 @@ func (d *txDirectory) Lookup(actor contract.Actor, typ, id string) (bool, bool) 
 	if rec == nil || rec.Type != typ {
 		return false, false
 	}
-	vis, err := d.a.s.visible(d.a.tx, actor, rec)
+	vis, err := d.a.visible(actor, rec)
 	if err != nil {
 		d.err = err
 	}

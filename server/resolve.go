@@ -39,7 +39,11 @@ func (a *applier) resolve(actor contract.Actor, op *contract.Operation) (contrac
 			return refused(op, contract.CodeBadValue, "a resolve carries choice, entry and values: %v", err), nil
 		}
 	}
-	rv, err := a.tx.Review(op.RecordID)
+	db, err := a.db()
+	if err != nil {
+		return contract.Result{}, err
+	}
+	rv, err := db.Review(op.RecordID)
 	if err != nil {
 		return contract.Result{}, err
 	}
@@ -53,7 +57,7 @@ func (a *applier) resolve(actor contract.Actor, op *contract.Operation) (contrac
 	if rec == nil {
 		return refused(op, contract.CodeNotFound, "the record of review %s is gone", rv.ID), nil
 	}
-	if vis, err := a.s.visible(a.tx, actor, rec); err != nil {
+	if vis, err := a.visible(actor, rec); err != nil {
 		return contract.Result{}, err
 	} else if !vis || !a.s.engine.MayResolve(actor, rv.RecordType) {
 		rr := a.s.rules.Record(rv.RecordType)
@@ -179,7 +183,11 @@ func (a *applier) deviceValues(rec *contract.Record, rv *contract.Review, entry 
 	vals["voided"] = contract.Bool(false)
 	if m := rr.Machine; m != nil {
 		if _, ok := vals[m.Field]; !ok {
-			last, err := a.tx.LastChange(rec.ID, rr.StatusGroup().Name)
+			db, err := a.db()
+			if err != nil {
+				return nil, err
+			}
+			last, err := db.LastChange(rec.ID, rr.StatusGroup().Name)
 			if err != nil {
 				return nil, err
 			}
@@ -223,7 +231,11 @@ func (a *applier) merge(actor contract.Actor, op *contract.Operation, dup *contr
 			}
 		}
 	}
-	items, err := a.tx.Items(dup.ID)
+	db, err := a.db()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	items, err := db.Items(dup.ID)
 	if err != nil {
 		return nil, nil, "", err
 	}

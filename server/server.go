@@ -42,6 +42,7 @@ type Server struct {
 	text    string
 	mux     *http.ServeMux
 	metrics *metrics
+	cache   *recordCache
 }
 
 // New returns a server over opts.Store.
@@ -72,6 +73,7 @@ func New(opts Options) (*Server, error) {
 	s.blobs = blobs
 	s.engine = contract.NewEngine(s.rules)
 	s.metrics = newMetrics()
+	s.cache = newRecordCache(50000)
 	s.routes()
 	return s, nil
 }

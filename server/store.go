@@ -51,16 +51,23 @@ type Query interface {
 // Tx writes the store inside Write.
 type Tx interface {
 	Query
-	// Savepoint runs fn so that if it fails only its own writes are undone.
-	Savepoint(fn func() error) error
+	// AfterCommit runs fn once the transaction has committed, before the
+	// next write transaction starts.
+	AfterCommit(fn func())
+	// Savepoint marks a point that RollbackTo returns to; Release forgets
+	// it. Savepoints do not nest.
+	Savepoint() error
+	RollbackTo() error
+	Release() error
 	// NextSeq returns the next position in the change stream.
 	NextSeq() int64
 	// NextNumber returns the next record number with a prefix, such as J-1001.
 	NextNumber(prefix string) (string, error)
-	PutRecord(rec *contract.Record, ix Index) error
+	PutRecords(ws []RecordWrite) error
 	AddChanges(changes []contract.Change) error
-	PutResult(r StoredResult) error
-	PutReview(rv *contract.Review) error
+	PutResults(rs []StoredResult) error
+	// PutReview stores a review item; scope is the job it belongs to.
+	PutReview(rv *contract.Review, scope string) error
 	// SetAccess replaces who is on a job, and returns who was added.
 	SetAccess(jobID string, userIDs []string) (added []string, err error)
 	// Touch gives every record hanging off or linked from a job, and their
@@ -70,6 +77,15 @@ type Tx interface {
 	AddSession(s Session) error
 	RevokeSession(hash []byte, at time.Time) error
 	RevokeUserSessions(userID string, at time.Time) (int, error)
+}
+
+// RecordWrite is a record to store with its index.
+type RecordWrite struct {
+	Record *contract.Record
+	Index  Index
+	// Stored says the record is in the store already with the same scope,
+	// match key and number, so only its document and sequence change.
+	Stored bool
 }
 
 // Index is what the store keeps beside a record to find it quickly.

@@ -38,16 +38,17 @@ var migrations = []string{
 	CREATE INDEX access_job ON access(job_id);
 
 	CREATE TABLE ops (
-		op_id   TEXT PRIMARY KEY,
+		op_id   BLOB NOT NULL UNIQUE, -- 16 bytes: small keys keep the index small
+
 		user_id TEXT NOT NULL,
 		at      INTEGER NOT NULL,
 		result  BLOB NOT NULL
-	) WITHOUT ROWID;
+	);
 
 	CREATE TABLE changes (
 		id          INTEGER PRIMARY KEY,
 		record_type TEXT NOT NULL,
-		record_id   TEXT NOT NULL,
+		record_id   BLOB NOT NULL, -- 16 bytes
 		op_id       TEXT NOT NULL,
 		user_id     TEXT NOT NULL,
 		device_id   TEXT NOT NULL,
@@ -59,7 +60,7 @@ var migrations = []string{
 		new         BLOB,
 		note        TEXT NOT NULL DEFAULT ''
 	);
-	CREATE INDEX changes_record ON changes(record_id, grp, id);
+	CREATE INDEX changes_record ON changes(record_id);
 
 	CREATE TABLE reviews (
 		id          TEXT PRIMARY KEY,

@@ -5,6 +5,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,6 +106,9 @@ func (s *Store) Write(ctx context.Context, fn func(server.Tx) error) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return busy(fmt.Errorf("commit: %w", err))
+	}
+	for _, f := range t.afterCommit {
+		f()
 	}
 	return nil
 }
@@ -209,8 +213,11 @@ func (q query) queryRow(text string, args ...any) *sql.Row {
 
 type txn struct {
 	query
-	s *Store
+	s           *Store
+	afterCommit []func()
 }
+
+func (t *txn) AfterCommit(fn func()) { t.afterCommit = append(t.afterCommit, fn) }
 
 func (q query) doc(r *sql.Row, v any) (bool, error) {
 	var b []byte
@@ -281,6 +288,26 @@ func (q query) reviews(step, sqlText string, args ...any) ([]contract.Review, er
 	return out, wrap(step, rows.Err())
 }
 
+// idKey packs a UUID into 16 bytes for the columns of big random-keyed
+// indexes; anything else is kept as its bytes.
+func idKey(id string) []byte {
+	if len(id) == 36 {
+		if b, err := hex.DecodeString(strings.ReplaceAll(id, "-", "")); err == nil && len(b) == 16 {
+			return b
+		}
+	}
+	return []byte(id)
+}
+
+// idString undoes idKey.
+func idString(b []byte) string {
+	if len(b) != 16 {
+		return string(b)
+	}
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
 // inList returns "?,?,…" for n values.
 func inList(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
@@ -316,6 +343,9 @@ func (q query) RecordsByID(ids []string) ([]contract.Record, error) {
 func (q query) Results(opIDs []string) ([]server.StoredResult, error) {
 	var out []server.StoredResult
 	err := chunks(opIDs, func(part []any) error {
+		for i, id := range part {
+			part[i] = idKey(id.(string))
+		}
 		rows, err := q.queryRows(`SELECT op_id, user_id, at, result FROM ops WHERE op_id IN (`+inList(len(part))+`)`, part...)
 		if err != nil {
 			return wrap("results", err)
@@ -323,13 +353,14 @@ func (q query) Results(opIDs []string) ([]server.StoredResult, error) {
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				sr server.StoredResult
-				at int64
-				b  []byte
+				sr   server.StoredResult
+				at   int64
+				b, k []byte
 			)
-			if err := rows.Scan(&sr.OpID, &sr.UserID, &at, &b); err != nil {
+			if err := rows.Scan(&k, &sr.UserID, &at, &b); err != nil {
 				return wrap("results", err)
 			}
+			sr.OpID = idString(k)
 			sr.At = time.Unix(0, at).UTC()
 			if err := json.Unmarshal(b, &sr.Result); err != nil {
 				return wrap("results", err)
@@ -351,7 +382,7 @@ func (q query) Result(opID string) (*server.StoredResult, error) {
 		at     int64
 		b      []byte
 	)
-	err := q.queryRow(`SELECT user_id, at, result FROM ops WHERE op_id = ?`, opID).Scan(&userID, &at, &b)
+	err := q.queryRow(`SELECT user_id, at, result FROM ops WHERE op_id = ?`, idKey(opID)).Scan(&userID, &at, &b)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -438,11 +469,11 @@ func (q query) SeesThrough(userID, recordID string) (bool, error) {
 }
 
 func (q query) Changes(recordID string) ([]contract.Change, error) {
-	return q.changes(`WHERE record_id = ? ORDER BY id`, recordID)
+	return q.changes(`WHERE record_id = ? ORDER BY id`, idKey(recordID))
 }
 
 func (q query) LastChange(recordID, group string) (*contract.Change, error) {
-	cs, err := q.changes(`WHERE record_id = ? AND grp = ? ORDER BY id DESC LIMIT 1`, recordID, group)
+	cs, err := q.changes(`WHERE record_id = ? AND grp = ? ORDER BY id DESC LIMIT 1`, idKey(recordID), group)
 	if err != nil || len(cs) == 0 {
 		return nil, err
 	}
@@ -459,13 +490,14 @@ func (q query) changes(where string, args ...any) ([]contract.Change, error) {
 	var out []contract.Change
 	for rows.Next() {
 		var (
-			c          contract.Change
-			dt, st     int64
-			oldV, newV []byte
+			c               contract.Change
+			dt, st          int64
+			rid, oldV, newV []byte
 		)
-		if err := rows.Scan(&c.ID, &c.RecordType, &c.RecordID, &c.OpID, &c.UserID, &c.DeviceID, &dt, &st, &c.Group, &c.Field, &oldV, &newV, &c.Note); err != nil {
+		if err := rows.Scan(&c.ID, &c.RecordType, &rid, &c.OpID, &c.UserID, &c.DeviceID, &dt, &st, &c.Group, &c.Field, &oldV, &newV, &c.Note); err != nil {
 			return nil, wrap("changes", err)
 		}
+		c.RecordID = idString(rid)
 		c.DeviceTime, c.ServerTime = time.Unix(0, dt).UTC(), time.Unix(0, st).UTC()
 		c.Old, c.New = oldV, newV
 		out = append(out, c)
@@ -538,22 +570,31 @@ func (q query) Matches(typ, key string) ([]contract.Record, error) {
 	return q.records("matches", `SELECT doc FROM records WHERE type = ? AND match_key = ? ORDER BY seq`, typ, key)
 }
 
-// Savepoint runs fn inside a SQL savepoint. Savepoints here never nest, so
-// one name serves them all and its statements stay prepared.
-func (t *txn) Savepoint(fn func() error) error {
-	if _, err := t.exec("SAVEPOINT op"); err != nil {
-		return wrap("savepoint", err)
-	}
-	if err := fn(); err != nil {
-		if _, rerr := t.exec("ROLLBACK TO op"); rerr != nil {
-			return errors.Join(err, wrap("rollback to savepoint", rerr))
-		}
-		_, _ = t.exec("RELEASE op")
-		return err
-	}
+// Savepoints here never nest, so one name serves them all and their
+// statements stay prepared.
+func (t *txn) Savepoint() error {
+	_, err := t.exec("SAVEPOINT op")
+	return wrap("savepoint", err)
+}
+
+func (t *txn) RollbackTo() error {
+	_, err := t.exec("ROLLBACK TO op")
+	return wrap("rollback to savepoint", err)
+}
+
+func (t *txn) Release() error {
 	_, err := t.exec("RELEASE op")
 	return wrap("release savepoint", err)
 }
+
+// valuesRows returns "(?,?,…),(?,?,…)…" for rows of cols values.
+func valuesRows(rows, cols int) string {
+	one := "(" + inList(cols) + ")"
+	return strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
+}
+
+// perStatement is how many rows one multi-row statement carries.
+const perStatement = 64
 
 func (t *txn) NextSeq() int64 {
 	t.s.seq++
@@ -577,65 +618,115 @@ func nullable(s string) any {
 	return s
 }
 
-func (t *txn) PutRecord(rec *contract.Record, ix server.Index) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return wrap("put record", err)
+func (t *txn) PutRecords(ws []server.RecordWrite) error {
+	// Records whose index columns stay as they are change only their
+	// document and sequence: an update that leaves the other indexes alone.
+	var fresh, stored []server.RecordWrite
+	for _, w := range ws {
+		if w.Stored && !w.Index.LinksChanged {
+			stored = append(stored, w)
+		} else {
+			fresh = append(fresh, w)
+		}
 	}
-	_, err = t.exec(`INSERT INTO records(id, type, scope, match_key, number, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, match_key = excluded.match_key, number = excluded.number, seq = excluded.seq, doc = excluded.doc`,
-		rec.ID, rec.Type, nullable(ix.Scope), nullable(ix.MatchKey), nullable(rec.Number), rec.Seq, b)
-	if err != nil {
-		return wrap("put record", err)
+	for len(stored) > 0 {
+		part := stored[:min(len(stored), perStatement)]
+		stored = stored[len(part):]
+		args := make([]any, 0, len(part)*3)
+		for _, w := range part {
+			b, err := contract.MarshalRecord(w.Record)
+			if err != nil {
+				return wrap("put records", err)
+			}
+			args = append(args, w.Record.ID, w.Record.Seq, b)
+		}
+		res, err := t.exec(`UPDATE records SET seq = v.column2, doc = v.column3 FROM (VALUES `+valuesRows(len(part), 3)+`) AS v WHERE records.id = v.column1`, args...)
+		if err != nil {
+			return wrap("put records", err)
+		}
+		if n, _ := res.RowsAffected(); n != int64(len(part)) {
+			return fmt.Errorf("put records: updated %d of %d stored records", n, len(part))
+		}
 	}
-	if !ix.LinksChanged {
-		return nil
-	}
-	if _, err := t.exec(`DELETE FROM links WHERE from_id = ?`, rec.ID); err != nil {
-		return wrap("put record links", err)
-	}
-	for _, to := range ix.Links {
-		if _, err := t.exec(`INSERT OR IGNORE INTO links(from_id, to_id) VALUES (?, ?)`, rec.ID, to); err != nil {
-			return wrap("put record links", err)
+	ws = fresh
+	for len(ws) > 0 {
+		part := ws[:min(len(ws), perStatement)]
+		ws = ws[len(part):]
+		args := make([]any, 0, len(part)*7)
+		for _, w := range part {
+			b, err := contract.MarshalRecord(w.Record)
+			if err != nil {
+				return wrap("put records", err)
+			}
+			args = append(args, w.Record.ID, w.Record.Type, nullable(w.Index.Scope), nullable(w.Index.MatchKey), nullable(w.Record.Number), w.Record.Seq, b)
+		}
+		_, err := t.exec(`INSERT INTO records(id, type, scope, match_key, number, seq, doc) VALUES `+valuesRows(len(part), 7)+`
+			ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, match_key = excluded.match_key, number = excluded.number, seq = excluded.seq, doc = excluded.doc`, args...)
+		if err != nil {
+			return wrap("put records", err)
+		}
+		for _, w := range part {
+			if !w.Index.LinksChanged {
+				continue
+			}
+			if _, err := t.exec(`DELETE FROM links WHERE from_id = ?`, w.Record.ID); err != nil {
+				return wrap("put record links", err)
+			}
+			for _, to := range w.Index.Links {
+				if _, err := t.exec(`INSERT OR IGNORE INTO links(from_id, to_id) VALUES (?, ?)`, w.Record.ID, to); err != nil {
+					return wrap("put record links", err)
+				}
+			}
 		}
 	}
 	return nil
 }
 
 func (t *txn) AddChanges(changes []contract.Change) error {
-	for _, c := range changes {
+	for len(changes) > 0 {
+		part := changes[:min(len(changes), perStatement)]
+		changes = changes[len(part):]
+		args := make([]any, 0, len(part)*12)
+		for _, c := range part {
+			args = append(args, c.RecordType, idKey(c.RecordID), c.OpID, c.UserID, c.DeviceID, c.DeviceTime.UnixNano(), c.ServerTime.UnixNano(),
+				c.Group, c.Field, []byte(c.Old), []byte(c.New), c.Note)
+		}
 		_, err := t.exec(`INSERT INTO changes(record_type, record_id, op_id, user_id, device_id, device_time, server_time, grp, field, old, new, note)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.RecordType, c.RecordID, c.OpID, c.UserID, c.DeviceID, c.DeviceTime.UnixNano(), c.ServerTime.UnixNano(),
-			c.Group, c.Field, []byte(c.Old), []byte(c.New), c.Note)
+			VALUES `+valuesRows(len(part), 12), args...)
 		if err != nil {
-			return wrap("add change", err)
+			return wrap("add changes", err)
 		}
 	}
 	return nil
 }
 
-func (t *txn) PutResult(r server.StoredResult) error {
-	b, err := json.Marshal(r.Result)
-	if err != nil {
-		return wrap("put result", err)
+func (t *txn) PutResults(rs []server.StoredResult) error {
+	for len(rs) > 0 {
+		part := rs[:min(len(rs), perStatement)]
+		rs = rs[len(part):]
+		args := make([]any, 0, len(part)*4)
+		for _, r := range part {
+			b, err := contract.MarshalResult(&r.Result)
+			if err != nil {
+				return wrap("put results", err)
+			}
+			args = append(args, idKey(r.OpID), r.UserID, r.At.UnixNano(), b)
+		}
+		if _, err := t.exec(`INSERT INTO ops(op_id, user_id, at, result) VALUES `+valuesRows(len(part), 4), args...); err != nil {
+			return wrap("put results", err)
+		}
 	}
-	_, err = t.exec(`INSERT INTO ops(op_id, user_id, at, result) VALUES (?, ?, ?, ?)`, r.OpID, r.UserID, r.At.UnixNano(), b)
-	return wrap("put result", err)
+	return nil
 }
 
-func (t *txn) PutReview(rv *contract.Review) error {
+func (t *txn) PutReview(rv *contract.Review, scope string) error {
 	b, err := json.Marshal(rv)
 	if err != nil {
 		return wrap("put review", err)
 	}
-	var scope any
-	if err := t.queryRow(`SELECT scope FROM records WHERE id = ?`, rv.RecordID).Scan(&scope); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return wrap("put review", err)
-	}
 	_, err = t.exec(`INSERT INTO reviews(id, record_id, record_type, scope, grp, status, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET status = excluded.status, seq = excluded.seq, doc = excluded.doc, scope = excluded.scope`,
-		rv.ID, rv.RecordID, rv.RecordType, scope, rv.Group, rv.Status, rv.Seq, b)
+		rv.ID, rv.RecordID, rv.RecordType, nullable(scope), rv.Group, rv.Status, rv.Seq, b)
 	return wrap("put review", err)
 }
 
