@@ -343,6 +343,9 @@ func (d *decider) formerOwner(list []string, rec, parent *Record) bool {
 }
 
 func (d *decider) forbidden(action string, list []string) Decision {
+	if len(list) == 0 || slices.Equal(list, []string{WhoNobody}) {
+		return refuse(CodeForbidden, "Nobody can %s: it is set when the record is made.", action)
+	}
 	return refuse(CodeForbidden, "Only %s can %s.", d.r.Expand(list), action)
 }
 
@@ -609,19 +612,19 @@ func (d *decider) append() Decision {
 		return refuse(CodeForbidden, "You do not have access to this %s.", rr.Parent)
 	}
 	coll := prr.Group(rr.In)
-	if !d.may(coll.Edit, parent, nil) {
-		if d.formerOwner(coll.Edit, parent, nil) {
-			return d.hold(CodeOwnership, KindOwnership, parent, coll.Name,
-				"The %s was moved to someone else; your %s needs review.", rr.Parent, rr.Type)
-		}
-		return d.forbidden("add "+rr.In+" to this "+rr.Parent, coll.Edit)
-	}
 	afterLock := false
 	if prr.Lock != nil && prr.Lock.Locks(d.state(parent, prr)) {
 		if !prr.Lock.Exempt(coll.Name) {
 			return refuse(CodeLocked, "%s", lockedMessage(rr.Parent, d.state(parent, prr)))
 		}
 		afterLock = true
+	}
+	if !d.may(coll.Edit, parent, nil) {
+		if d.formerOwner(coll.Edit, parent, nil) {
+			return d.hold(CodeOwnership, KindOwnership, parent, coll.Name,
+				"The %s was moved to someone else; your %s needs review.", rr.Parent, rr.Type)
+		}
+		return d.forbidden("add "+rr.In+" to this "+rr.Parent, coll.Edit)
 	}
 	if bad := d.checkRefs(vals); bad != nil {
 		return *bad
@@ -794,20 +797,22 @@ func (d *decider) transition() Decision {
 		return *badBase
 	}
 	current := d.state(rec, rr)
-	if target == current {
-		return Decision{Outcome: Applied}
-	}
 	mv, legal := m.Find(current, target, ActionTransition)
 	who := mv.By
 	if !legal {
 		for _, alt := range m.Moves {
-			if alt.Action == ActionTransition && alt.To == target {
+			if alt.Action == ActionTransition && (alt.To == target || target == current) {
 				who = append(who, alt.By...)
 			}
 		}
 	}
 	if len(who) == 0 {
 		return d.illegal(current, target)
+	}
+	slices.Sort(who)
+	who = slices.Compact(who)
+	if target == current && (d.may(who, rec, nil) || d.formerOwner(who, rec, nil)) {
+		return Decision{Outcome: Applied} // the same value again: nothing to do
 	}
 	if !d.may(who, rec, nil) {
 		if d.formerOwner(who, rec, nil) {
@@ -841,7 +846,7 @@ func (d *decider) illegal(from, to string) Decision {
 	m := d.rr.Machine
 	var allowed []string
 	for _, mv := range m.MovesFrom(from, ActionTransition) {
-		allowed = append(allowed, mv.To)
+		allowed = append(allowed, words(mv.To))
 	}
 	if len(allowed) == 0 {
 		return refuse(CodeIllegalMove, "A %s cannot move from %s to %s; no moves are allowed from %s.", d.rr.Type, words(from), words(to), words(from))
@@ -968,6 +973,15 @@ func (d *decider) reopen() Decision {
 		return refuse(CodeInvalid, "a reopen carries no values")
 	}
 	current := d.state(rec, rr)
+	var who []string
+	for _, mv := range m.Moves {
+		if mv.Action == ActionReopen {
+			who = append(who, mv.By...)
+		}
+	}
+	if !d.may(who, rec, nil) {
+		return d.forbidden("reopen a "+rr.Type, who)
+	}
 	moves := m.MovesFrom(current, ActionReopen)
 	if len(moves) == 0 {
 		for _, mv := range m.Moves {
@@ -1061,4 +1075,60 @@ func moveOwner(rr *RecordRule, before, after *Record) {
 	}
 	after.PastOwners = slices.DeleteFunc(after.PastOwners, func(id string) bool { return id == after.Text(of) })
 	after.Owner = after.Text(of)
+}
+
+// CheckResolution says whether a person resolving a review may set vals on
+// rec. A resolution may settle a status where neither side's move could
+// reach, but never skip what the status machine guards: a state that needs
+// something (a signature) needs it, a locked state is reached only by a
+// legal move, and states entered only by void or reopen are not set here.
+func (e *Engine) CheckResolution(rec *Record, vals map[string]json.RawMessage) error {
+	rr := e.Rules.Record(rec.Type)
+	m := rr.Machine
+	if m == nil {
+		return nil
+	}
+	raw, ok := vals[m.Field]
+	if !ok || IsNull(raw) {
+		if ok {
+			return fmt.Errorf("a %s cannot be left without a %s", rr.Type, m.Field)
+		}
+		return nil
+	}
+	var target string
+	_ = json.Unmarshal(raw, &target)
+	current := rec.Text(m.Field)
+	if target == current {
+		return nil
+	}
+	var into []Move
+	for _, mv := range m.Moves {
+		if mv.To == target && mv.Action == ActionTransition {
+			into = append(into, mv)
+		}
+	}
+	if len(into) == 0 {
+		return fmt.Errorf("a review cannot set a %s to %s; use the %s action", rr.Type, words(target), actionInto(m, target))
+	}
+	d := &decider{r: e.Rules, rr: rr}
+	for _, mv := range into {
+		if mv.Needs != "" && !d.filled(rec, rr.Group(mv.Needs)) {
+			return fmt.Errorf("a %s can be %s only with the %s", rr.Type, words(target), words(mv.Needs))
+		}
+	}
+	if rr.Lock.Locks(target) {
+		if _, legal := m.Find(current, target, ActionTransition); !legal {
+			return fmt.Errorf("a %s reaches %s only from %s; it is %s", rr.Type, words(target), orList(into[0].From), words(current))
+		}
+	}
+	return nil
+}
+
+func actionInto(m *Machine, state string) string {
+	for _, mv := range m.Moves {
+		if mv.To == state {
+			return string(mv.Action)
+		}
+	}
+	return "right"
 }

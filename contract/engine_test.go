@@ -481,10 +481,13 @@ func TestPolicies(t *testing.T) {
 
 	// expect is the rules.md answer for one cell of the table.
 	expect := func(policy string, action Action, group, field string, value json.RawMessage, acc access,
-		same, stale bool, typ, onlyWho string) want {
-		// Asking for the status a job already has changes nothing, whoever
-		// asks: there is no move to make.
+		same, stale bool, typ, onlyWho, role string) want {
+		// Asking for the status a job already has changes nothing for
+		// anyone who may move it, or once owned it; others are refused.
 		if action == ActionTransition && same && acc != cannotSee {
+			if acc == readOnly && role == "finance" {
+				return wantRefused(CodeForbidden, "can move a job to in progress")
+			}
 			return wantNoChange
 		}
 		switch acc {
@@ -525,7 +528,7 @@ func TestPolicies(t *testing.T) {
 					}
 					d := decide(t, Situation{Actor: r.actor, Op: o, Current: cur, Parent: parent})
 					check(t, cur, d, expect(g.policy, g.action, g.group, g.field, value, g.access[r.key],
-						e.same, e.stale, cur.Type, g.onlyWho))
+						e.same, e.stale, cur.Type, g.onlyWho, r.key))
 				})
 			}
 		}

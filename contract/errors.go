@@ -43,6 +43,7 @@ const (
 	CodeTooLarge     Code = "too_large"         // a body, batch or photo over its limit
 	CodeChecksum     Code = "checksum_mismatch" // uploaded content does not match its sha256
 	CodeOffset       Code = "offset_mismatch"   // an upload chunk does not start where the server is
+	CodeIncomplete   Code = "incomplete"        // an upload cut short, or content not uploaded yet: try again
 	CodeRateLimited  Code = "rate_limited"      // slow down; see Retry-After
 	CodeUnavailable  Code = "unavailable"       // the server cannot answer now
 	CodeInternal     Code = "internal"          // the server failed; nothing was applied
@@ -53,7 +54,7 @@ func KindOf(c Code) Kind {
 	switch c {
 	case CodeConflict, CodeOwnership, CodeVoided, CodeReviewOpen:
 		return Conflict
-	case CodeRateLimited, CodeUnavailable, CodeInternal:
+	case CodeRateLimited, CodeUnavailable, CodeInternal, CodeIncomplete:
 		return Transient
 	case CodeInvalid, CodeUnknownType, CodeUnknownField, CodeBadValue, CodeBadBase,
 		CodeTooLarge, CodeChecksum, CodeOffset:

@@ -440,6 +440,7 @@ func (a *applier) created(rec *contract.Record) (*contract.Review, string, error
 		rec.OpenReviews = append(rec.OpenReviews, lg.Name)
 		return &contract.Review{ID: uuid.NewString(), RecordType: rec.Type, RecordID: rec.ID, Number: rec.Number,
 			Title: rec.Text("title"), Group: lg.Name, Kind: contract.KindDuplicate, Status: "open", MatchID: m.ID,
+			Device: []contract.ReviewEntry{},
 			Reason: fmt.Sprintf("Same %s on the same day as %s, which was made on another device.", words(rr.Match.Same), m.Number),
 			Server: a.groupState(rec, lg.Name, nil), CreatedAt: a.now}, m.Number, nil
 	}

@@ -115,7 +115,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || user == nil || user.Disabled {
 		s.metrics.logins.WithLabelValues("refused").Inc()
-		writeError(w, http.StatusUnauthorized, contract.CodeUnauthorized, "wrong username or password")
+		unauthorized(w, "wrong username or password")
 		return
 	}
 	token := newToken()

@@ -272,6 +272,31 @@ func (s *Server) handleMatches(w http.ResponseWriter, r *http.Request, c *caller
 		}
 		probe.Fields[f] = contract.Text(v)
 	}
+	// Matches are about a customer the caller works for: one they cannot
+	// see is answered like one that does not exist.
+	for _, f := range rr.Match.Same {
+		target := s.rules.Record(rr.Field(f).Type)
+		if target == nil {
+			continue
+		}
+		id := probe.Text(f)
+		var seen bool
+		if err := s.store.Read(r.Context(), func(q Query) error {
+			rec, err := q.Record(id)
+			if err != nil || rec == nil || rec.Type != target.Type {
+				return err
+			}
+			seen, err = s.visible(q, c.actor, rec)
+			return err
+		}); err != nil {
+			s.storeError(w, r, err)
+			return
+		}
+		if !seen {
+			writeError(w, http.StatusNotFound, contract.CodeNotFound, fmt.Sprintf("no %s %s that you can see", target.Type, id))
+			return
+		}
+	}
 	if d := q.Get("date"); d != "" {
 		t, err := time.Parse(time.DateOnly, d)
 		if err != nil {

@@ -114,7 +114,9 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, c *caller)
 	case err != nil:
 		// A cut connection keeps what arrived; the device asks and resumes.
 		s.log.Info("upload cut short", "photo", rec.ID, "received", offset+n, "err", err)
-		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "the upload was cut short; ask for the status and resume")
+		w.Header().Set("Upload-Offset", strconv.FormatInt(offset+n, 10))
+		writeError(w, http.StatusBadRequest, contract.CodeIncomplete,
+			fmt.Sprintf("the upload was cut short after %d bytes; resume from offset %d", offset+n, offset+n))
 		return
 	}
 	st.Received = offset + n
@@ -124,6 +126,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, c *caller)
 		return
 	}
 	if err := s.blobs.finish(rec.ID, sha); errors.Is(err, errChecksum) {
+		w.Header().Set("Upload-Offset", "0")
 		writeError(w, http.StatusUnprocessableEntity, contract.CodeChecksum,
 			"the content's sha256 does not match the photo's; it was discarded: upload it again from offset 0")
 		return
@@ -165,7 +168,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request, c *calle
 	}
 	f, err := s.blobs.open(rec.ID)
 	if err != nil {
-		writeError(w, http.StatusNotFound, contract.CodeNotFound, "the photo's content has not been uploaded yet")
+		writeError(w, http.StatusNotFound, contract.CodeIncomplete, "the photo's content has not been uploaded yet; try again later")
 		return
 	}
 	defer f.Close()

@@ -115,6 +115,9 @@ func (a *applier) resolve(actor contract.Actor, op *contract.Operation) (contrac
 		if err != nil {
 			return contract.Result{}, err
 		}
+		if err := a.s.engine.CheckResolution(rec, vals); err != nil {
+			return refused(op, contract.CodeIllegalMove, "Cannot take this version: %v.", err), nil
+		}
 		next, changes = a.s.engine.Apply(actor, a.now, rec, vals)
 	case req.Choice == contract.TypeValue:
 		vals, err := a.s.engine.GroupValues(rv.RecordType, rv.Group, req.Values)
@@ -123,6 +126,9 @@ func (a *applier) resolve(actor contract.Actor, op *contract.Operation) (contrac
 		}
 		if len(vals) == 0 {
 			return refused(op, contract.CodeBadValue, "choice %q needs values for %s", contract.TypeValue, rv.Group), nil
+		}
+		if err := a.s.engine.CheckResolution(rec, vals); err != nil {
+			return refused(op, contract.CodeIllegalMove, "Cannot set this value: %v.", err), nil
 		}
 		next, changes = a.s.engine.Apply(actor, a.now, rec, vals)
 		note = "Review resolved: a value was typed."

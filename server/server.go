@@ -83,10 +83,13 @@ func (s *Server) Rules() *contract.Rules { return s.rules }
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
+	var routes []string
 	handle := func(pattern string, h http.HandlerFunc) {
+		routes = append(routes, pattern)
 		m.Handle(pattern, s.metrics.instrument(pattern, h))
 	}
 	handle("GET /healthz", s.handleHealth)
+	routes = append(routes, "GET /metrics")
 	m.Handle("GET /metrics", s.metrics.handler())
 	handle("POST /v1/login", s.handleLogin)
 	handle("POST /v1/logout", s.authed(s.handleLogout))
@@ -102,7 +105,30 @@ func (s *Server) routes() {
 	handle("GET /v1/photos/{id}/upload", s.authed(s.handleUploadStatus))
 	handle("PUT /v1/photos/{id}/content", s.authed(s.handleUpload))
 	handle("GET /v1/photos/{id}/content", s.authed(s.handleDownload))
+	// paths knows every route whatever its method, to tell a wrong method
+	// (405) from a wrong path (404).
+	paths := http.NewServeMux()
+	known := map[string]bool{}
+	for _, route := range routes {
+		_, path, _ := strings.Cut(route, " ")
+		if !known[path] {
+			known[path] = true
+			paths.HandleFunc(path, func(http.ResponseWriter, *http.Request) {})
+		}
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := paths.Handler(r); pattern != "" {
+			var allow []string
+			for _, route := range routes {
+				method, path, _ := strings.Cut(route, " ")
+				if path == pattern {
+					allow = append(allow, method)
+				}
+			}
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, contract.CodeInvalid, fmt.Sprintf("%s does not take %s; it takes %s", r.URL.Path, r.Method, strings.Join(allow, ", ")))
+			return
+		}
 		writeError(w, http.StatusNotFound, contract.CodeNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	s.mux = m
@@ -165,7 +191,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError writes a plain error body.
 func writeError(w http.ResponseWriter, status int, code contract.Code, msg string) {
 	kind := contract.KindOf(code)
-	retry := status >= 500 || status == http.StatusTooManyRequests
+	retry := status >= 500 || status == http.StatusTooManyRequests || kind == contract.Transient
 	if retry {
 		kind = contract.Transient
 		if w.Header().Get("Retry-After") == "" {
