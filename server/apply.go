@@ -290,7 +290,7 @@ func (a *applier) apply(actor contract.Actor, op *contract.Operation) (contract.
 		}
 		if stored != nil {
 			if stored.UserID != actor.UserID {
-				return refused(op, contract.CodeExists, "This operation id was already used by someone else; make a new one."), nil
+				return refused(op, contract.CodeInvalid, "This operation id was already used by someone else; make a new one."), nil
 			}
 			first := stored.Result
 			return contract.Result{OpID: op.ID, Outcome: contract.AlreadyApplied, RecordType: first.RecordType, RecordID: first.RecordID, First: &first}, nil
