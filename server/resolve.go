@@ -214,8 +214,10 @@ func (a *applier) appendHeld(actor contract.Actor, op *contract.Operation, paren
 	item := &contract.Record{Type: e.RecordType, ID: e.RecordID, ParentID: parent.ID, Fields: map[string]json.RawMessage{},
 		Versions: map[string]int64{}, Author: e.UserID, DeviceID: e.DeviceID, DeviceTime: e.DeviceTime, CreatedAt: a.now}
 	next, changes := a.s.engine.Apply(contract.Actor{UserID: e.UserID, DeviceID: e.DeviceID}, a.now, item, e.Values)
-	for g := range next.Versions {
-		next.Versions[g] = 1
+	for _, g := range a.s.rules.Record(item.Type).Groups {
+		if len(g.Fields) > 0 {
+			next.Versions[g.Name] = 1 // as if appended: every group starts at 1
+		}
 	}
 	next.Streaks = nil
 	return a.save(nil, next, op, actor, changes, "Added when a review was resolved.")

@@ -163,6 +163,7 @@ func basement(t *testing.T) *s1 {
 }
 
 func TestS1OfflineTechnicianAndOfficeBothMoveTheStatus(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		choice string
@@ -175,6 +176,7 @@ func TestS1OfflineTechnicianAndOfficeBothMoveTheStatus(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := basement(t)
 			e, alex, sue, dana := s.e, s.alex, s.sue, s.dana
 
@@ -246,6 +248,7 @@ func TestS1OfflineTechnicianAndOfficeBothMoveTheStatus(t *testing.T) {
 }
 
 func TestS2TwoOfficeUsersChangeTheSamePhoneNumber(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name        string
 		adaTypedFor time.Duration // when Ada typed, relative to Dana
@@ -255,6 +258,7 @@ func TestS2TwoOfficeUsersChangeTheSamePhoneNumber(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			dana := e.login("dana", "office-pc")
 			ada := e.login("ada", "admin-laptop")
@@ -300,6 +304,7 @@ func TestS2TwoOfficeUsersChangeTheSamePhoneNumber(t *testing.T) {
 }
 
 func TestS3TwoTechniciansOnOneJobAddNotesAndPhotosOffline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	dana := e.login("dana", "office-pc")
 	alex := e.login("alex", "alex-phone")
@@ -362,6 +367,7 @@ func TestS3TwoTechniciansOnOneJobAddNotesAndPhotosOffline(t *testing.T) {
 }
 
 func TestS4CreateWhoseReplyIsLostIsRetried(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		who    string
@@ -376,6 +382,7 @@ func TestS4CreateWhoseReplyIsLostIsRetried(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			dana := e.login("dana", "office-pc")
 			alex := e.login("alex", "alex-phone")
@@ -417,6 +424,7 @@ func TestS4CreateWhoseReplyIsLostIsRetried(t *testing.T) {
 }
 
 func TestS5TheSameFormSavedTwiceMakesOneRecord(t *testing.T) {
+	t.Parallel()
 	// newJob is the job form Dana saves; newNote the note form Alex saves.
 	newJob := func(e *env, d *device, cust, _ string) contract.Operation {
 		return d.op("job", newID(), contract.ActionCreate, nil, map[string]any{"title": "Double tap",
@@ -463,6 +471,7 @@ func TestS5TheSameFormSavedTwiceMakesOneRecord(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			dana := e.login("dana", "office-pc")
 			alex := e.login("alex", "alex-phone")
@@ -528,6 +537,7 @@ func reviewOf(t *testing.T, office *device, record, group string) contract.Revie
 }
 
 func TestS6OfficeVoidsAJobWhileTheTechnicianWorksOffline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	dana := e.login("dana", "office-pc")
 	alex := e.login("alex", "alex-phone")
@@ -573,6 +583,7 @@ func TestS6OfficeVoidsAJobWhileTheTechnicianWorksOffline(t *testing.T) {
 }
 
 func TestS9DispatcherReassignsWhileTheOldOwnerWorksOffline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	dana := e.login("dana", "office-pc")
 	alex := e.login("alex", "alex-phone")
@@ -660,6 +671,7 @@ func TestS9DispatcherReassignsWhileTheOldOwnerWorksOffline(t *testing.T) {
 }
 
 func TestS10EditToASignedOffJobIsRefusedAndReopenKeepsHistory(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	dana := e.login("dana", "office-pc")
 	sue := e.login("sue", "supervisor-tablet")
@@ -738,6 +750,7 @@ func (d *device) matches(cust, site, date string) []contract.Match {
 }
 
 func TestS12ANewJobForASiteThatHasOneToday(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		choice string
@@ -767,6 +780,7 @@ func TestS12ANewJobForASiteThatHasOneToday(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			dana := e.login("dana", "office-pc")
 			alex := e.login("alex", "alex-phone")
