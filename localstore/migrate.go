@@ -1,0 +1,111 @@
+package localstore
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order, each once; a migration's number is its
+// index plus one. Never edit one that has shipped: add another.
+var migrations = []string{
+	// 1: the first schema.
+	`CREATE TABLE meta (
+		key   TEXT PRIMARY KEY,
+		value BLOB NOT NULL
+	);
+
+	-- A record as last heard from the server (server, NULL until the
+	-- server has it) and as the user sees it: the server's copy with the
+	-- device's pending edits on top (view).
+	CREATE TABLE records (
+		id        TEXT PRIMARY KEY,
+		type      TEXT NOT NULL,
+		parent_id TEXT,
+		server    BLOB,
+		view      BLOB NOT NULL
+	);
+	CREATE INDEX records_type ON records(type);
+	CREATE INDEX records_parent ON records(parent_id);
+
+	-- Operations in the order the user made them. AUTOINCREMENT keeps that
+	-- order even after rows are deleted.
+	CREATE TABLE outbox (
+		seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+		op_id       TEXT NOT NULL UNIQUE,
+		record_id   TEXT NOT NULL,
+		record_type TEXT NOT NULL,
+		op          BLOB NOT NULL,
+		state       TEXT NOT NULL,
+		result      BLOB,
+		attempts    INTEGER NOT NULL DEFAULT 0,
+		last_error  TEXT NOT NULL DEFAULT '',
+		created_at  INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL
+	);
+	CREATE INDEX outbox_record ON outbox(record_id);
+	CREATE INDEX outbox_state ON outbox(state, seq);
+
+	-- Photo content kept on the device until the server has all of it.
+	CREATE TABLE photos (
+		id       TEXT PRIMARY KEY,
+		job_id   TEXT NOT NULL,
+		path     TEXT NOT NULL,
+		size     INTEGER NOT NULL,
+		sha256   TEXT NOT NULL,
+		uploaded INTEGER NOT NULL DEFAULT 0,
+		state    TEXT NOT NULL,
+		error    TEXT NOT NULL DEFAULT '',
+		attempts INTEGER NOT NULL DEFAULT 0,
+		added_at INTEGER NOT NULL
+	);
+
+	CREATE TABLE reviews (
+		id        TEXT PRIMARY KEY,
+		record_id TEXT NOT NULL,
+		status    TEXT NOT NULL,
+		doc       BLOB NOT NULL
+	);
+	CREATE INDEX reviews_record ON reviews(record_id);
+
+	CREATE TABLE history (
+		record_id  TEXT PRIMARY KEY,
+		doc        BLOB NOT NULL,
+		fetched_at INTEGER NOT NULL
+	);
+
+	CREATE TABLE users (
+		id  TEXT PRIMARY KEY,
+		doc BLOB NOT NULL
+	);`,
+}
+
+func migrate(db *sql.DB) error {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return err
+	}
+	var have int
+	if err := db.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return err
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("the device database is at schema version %d but this app knows only %d; update the app", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(migrations[v-1]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if _, err := tx.Exec(`INSERT INTO schema_migrations(version) VALUES (?)`, v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return nil
+}

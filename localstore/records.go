@@ -1,0 +1,572 @@
+package localstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"fieldsync/contract"
+)
+
+// Entry is a record as the device holds it.
+type Entry struct {
+	Server *contract.Record // as last heard from the server; nil until the server has it
+	View   *contract.Record // what the user sees: the server's copy with pending edits on top
+}
+
+func decodeRecord(b []byte) (*contract.Record, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var r contract.Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func scanEntry(sc interface{ Scan(...any) error }) (*Entry, error) {
+	var server, view []byte
+	if err := sc.Scan(&server, &view); err != nil {
+		return nil, err
+	}
+	e := &Entry{}
+	var err error
+	if e.Server, err = decodeRecord(server); err != nil {
+		return nil, err
+	}
+	if e.View, err = decodeRecord(view); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+type querier interface {
+	QueryRow(query string, args ...any) *sql.Row
+	Query(query string, args ...any) (*sql.Rows, error)
+	Exec(query string, args ...any) (sql.Result, error)
+}
+
+func getEntry(q querier, id string) (*Entry, error) {
+	e, err := scanEntry(q.QueryRow(`SELECT server, view FROM records WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return e, err
+}
+
+// Record returns a record, or nil when the device does not have it.
+func (s *Store) Record(id string) (*Entry, error) {
+	e, err := getEntry(s.db, id)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	return e, nil
+}
+
+func (s *Store) entries(step, q string, args ...any) ([]Entry, error) {
+	rows, err := s.db.Query(q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", step, err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", step, err)
+		}
+		out = append(out, *e)
+	}
+	return out, rows.Err()
+}
+
+// Records returns every record of a type.
+func (s *Store) Records(typ string) ([]Entry, error) {
+	return s.entries("records", `SELECT server, view FROM records WHERE type = ? ORDER BY rowid`, typ)
+}
+
+// Items returns the records that hang off a parent.
+func (s *Store) Items(parentID string) ([]Entry, error) {
+	return s.entries("items", `SELECT server, view FROM records WHERE parent_id = ? ORDER BY rowid`, parentID)
+}
+
+// Photo is a photo's content on the device.
+type Photo struct {
+	ID       string
+	JobID    string
+	Path     string // under the store's photos directory
+	Size     int64
+	SHA256   string
+	Uploaded int64
+	State    string
+	Error    string
+	Attempts int
+	AddedAt  time.Time
+}
+
+// Save writes an edit: its operation into the outbox, the photo file's row
+// when there is one, and the view of the record it changes, in one
+// transaction. It returns false, changing nothing, when an operation with
+// this id is already saved: saving the same form twice is harmless.
+func (s *Store) Save(op contract.Operation, photo *Photo) (bool, error) {
+	b, err := json.Marshal(op)
+	if err != nil {
+		return false, fmt.Errorf("save: %w", err)
+	}
+	saved := false
+	err = s.tx(context.Background(), func(tx *sql.Tx) error {
+		t := now()
+		res, err := tx.Exec(`INSERT INTO outbox(op_id, record_id, record_type, op, state, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(op_id) DO NOTHING`, op.ID, op.RecordID, op.RecordType, b, Queued, t, t)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		saved = true
+		if photo != nil {
+			if _, err := tx.Exec(`INSERT INTO photos(id, job_id, path, size, sha256, uploaded, state, added_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)`,
+				photo.ID, photo.JobID, photo.Path, photo.Size, photo.SHA256, PhotoWaiting, t); err != nil {
+				return err
+			}
+		}
+		return s.rebaseTx(tx, op.RecordID)
+	})
+	if err != nil {
+		return false, fmt.Errorf("save %s %s: %w", op.Action, op.RecordType, err)
+	}
+	return saved, nil
+}
+
+// pendingOps returns the operations that shape a record's view: those not
+// yet confirmed and those applied but not yet pulled back.
+func pendingOps(q querier, recordID string) ([]contract.Operation, error) {
+	rows, err := q.Query(`SELECT op FROM outbox WHERE record_id = ? AND state IN (?, ?) ORDER BY seq`, recordID, Queued, Applied)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ops []contract.Operation
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		var op contract.Operation
+		if err := json.Unmarshal(b, &op); err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, rows.Err()
+}
+
+// rebaseTx recomputes a record's view from its server copy and pending
+// operations, and stores it; a record that exists nowhere any more (a
+// create the server refused) leaves the view.
+func (s *Store) rebaseTx(tx *sql.Tx, id string) error {
+	e, err := getEntry(tx, id)
+	if err != nil {
+		return err
+	}
+	var server *contract.Record
+	if e != nil {
+		server = e.Server
+	}
+	ops, err := pendingOps(tx, id)
+	if err != nil {
+		return err
+	}
+	view := server
+	if rb := s.rebaser(); rb != nil && len(ops) > 0 {
+		var parent *contract.Record
+		if pid := parentOf(server, ops); pid != "" {
+			if pe, err := getEntry(tx, pid); err != nil {
+				return err
+			} else if pe != nil {
+				parent = pe.View
+			}
+		}
+		view = rb(server, parent, ops)
+	}
+	if view == nil {
+		_, err := tx.Exec(`DELETE FROM records WHERE id = ?`, id)
+		return err
+	}
+	return putRecord(tx, id, server, view)
+}
+
+// parentOf finds the parent id of an item from its server copy or from the
+// values of its pending append.
+func parentOf(server *contract.Record, ops []contract.Operation) string {
+	if server != nil && server.ParentID != "" {
+		return server.ParentID
+	}
+	for _, op := range ops {
+		if op.Action != contract.ActionAppend {
+			continue
+		}
+		for k, v := range op.Values {
+			if strings.HasSuffix(k, "_id") && k != "customer_id" {
+				var id string
+				if json.Unmarshal(v, &id) == nil {
+					if pid, ok := contract.ValidUUID(id); ok {
+						return pid
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func putRecord(ex querier, id string, server, view *contract.Record) error {
+	var sb []byte
+	if server != nil {
+		var err error
+		if sb, err = contract.MarshalRecord(server); err != nil {
+			return err
+		}
+	}
+	vb := sb
+	if view != server {
+		var err error
+		if vb, err = contract.MarshalRecord(view); err != nil {
+			return err
+		}
+	}
+	var parent any
+	if view.ParentID != "" {
+		parent = view.ParentID
+	}
+	_, err := ex.Exec(`INSERT INTO records(id, type, parent_id, server, view) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET type = excluded.type, parent_id = excluded.parent_id, server = excluded.server, view = excluded.view`,
+		id, view.Type, parent, sb, vb)
+	return err
+}
+
+// Rebase recomputes the views of the given records, as when the rules or
+// the signed-in user change.
+func (s *Store) Rebase(ids ...string) error {
+	return s.tx(context.Background(), func(tx *sql.Tx) error {
+		for _, id := range ids {
+			if err := s.rebaseTx(tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// --- outbox ---
+
+// Pending is one operation in the outbox.
+type Pending struct {
+	Seq       int64
+	Op        contract.Operation
+	State     string
+	Result    *contract.Result // the server's answer, once there is one
+	Attempts  int
+	LastError string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+func (s *Store) outbox(where string, args ...any) ([]Pending, error) {
+	rows, err := s.db.Query(`SELECT seq, op, state, result, attempts, last_error, created_at, updated_at FROM outbox `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []Pending
+	for rows.Next() {
+		var (
+			p            Pending
+			opb, resb    []byte
+			created, upd int64
+		)
+		if err := rows.Scan(&p.Seq, &opb, &p.State, &resb, &p.Attempts, &p.LastError, &created, &upd); err != nil {
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
+		if err := json.Unmarshal(opb, &p.Op); err != nil {
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
+		if resb != nil {
+			p.Result = &contract.Result{}
+			if err := json.Unmarshal(resb, p.Result); err != nil {
+				return nil, fmt.Errorf("outbox: %w", err)
+			}
+		}
+		p.CreatedAt, p.UpdatedAt = time.Unix(0, created), time.Unix(0, upd)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// Queued returns up to limit operations the server has not confirmed, in
+// the order they were made.
+func (s *Store) Queued(limit int) ([]Pending, error) {
+	return s.outbox(`WHERE state = ? ORDER BY seq LIMIT ?`, Queued, limit)
+}
+
+// Outbox returns every operation still in the outbox, in order.
+func (s *Store) Outbox() ([]Pending, error) { return s.outbox(`ORDER BY seq`) }
+
+// PendingFor returns the outbox operations on one record, in order.
+func (s *Store) PendingFor(recordID string) ([]Pending, error) {
+	return s.outbox(`WHERE record_id = ? ORDER BY seq`, recordID)
+}
+
+// Counts returns how many operations wait and how many were refused.
+func (s *Store) Counts() (queued, held, refused int, err error) {
+	err = s.db.QueryRow(`SELECT
+		COALESCE(SUM(state = ?), 0), COALESCE(SUM(state = ?), 0), COALESCE(SUM(state = ?), 0) FROM outbox`,
+		Queued, Held, Refused).Scan(&queued, &held, &refused)
+	return
+}
+
+// NoteAttempt records a failed try to send operations.
+func (s *Store) NoteAttempt(seqs []int64, reason string) error {
+	return s.tx(context.Background(), func(tx *sql.Tx) error {
+		for _, seq := range seqs {
+			if _, err := tx.Exec(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE seq = ?`, reason, now(), seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SaveResults records the server's answers. Applied operations wait for
+// the pull that brings them back; held and refused ones stay for the user;
+// a refusal that a retry may cure stays queued.
+func (s *Store) SaveResults(results []contract.Result) error {
+	return s.tx(context.Background(), func(tx *sql.Tx) error {
+		touched := map[string]bool{}
+		for _, r := range results {
+			final := r.Final()
+			state := ""
+			switch final.Outcome {
+			case contract.Applied:
+				state = Applied
+			case contract.Held:
+				state = Held
+			case contract.Refused:
+				if final.Retry {
+					if _, err := tx.Exec(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE op_id = ?`,
+						final.Message, now(), r.OpID); err != nil {
+						return err
+					}
+					continue
+				}
+				state = Refused
+			default:
+				continue
+			}
+			b, err := json.Marshal(final)
+			if err != nil {
+				return err
+			}
+			var rid string
+			err = tx.QueryRow(`UPDATE outbox SET state = ?, result = ?, attempts = attempts + 1, last_error = '', updated_at = ? WHERE op_id = ? RETURNING record_id`,
+				state, b, now(), r.OpID).Scan(&rid)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // already settled and gone
+			}
+			if err != nil {
+				return err
+			}
+			touched[rid] = true
+		}
+		for id := range touched {
+			if err := s.rebaseTx(tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Drop removes an operation the user has dealt with, such as a refused edit
+// whose text was kept as a note, and recomputes its record's view.
+func (s *Store) Drop(opID string) error {
+	return s.tx(context.Background(), func(tx *sql.Tx) error {
+		var rid string
+		err := tx.QueryRow(`DELETE FROM outbox WHERE op_id = ? RETURNING record_id`, opID).Scan(&rid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return s.rebaseTx(tx, rid)
+	})
+}
+
+// LastApplied returns the sequence number of the newest applied operation,
+// so a pull that starts now can settle everything up to it.
+func (s *Store) LastApplied() (int64, error) {
+	var seq int64
+	err := s.db.QueryRow(`SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE state = ?`, Applied).Scan(&seq)
+	return seq, err
+}
+
+// --- pull ---
+
+// ApplyPull stores one page of a pull: records as the server has them (the
+// views of records with pending edits are recomputed), review items, and
+// the new cursor, in one transaction.
+func (s *Store) ApplyPull(page contract.PullResponse) error {
+	return s.tx(context.Background(), func(tx *sql.Tx) error {
+		pending := map[string]bool{}
+		rows, err := tx.Query(`SELECT DISTINCT record_id FROM outbox WHERE state IN (?, ?)`, Queued, Applied)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			pending[id] = true
+		}
+		rows.Close()
+		for i := range page.Records {
+			rec := &page.Records[i]
+			if pending[rec.ID] {
+				if err := putRecord(tx, rec.ID, rec, rec); err != nil {
+					return err
+				}
+				if err := s.rebaseTx(tx, rec.ID); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := putRecord(tx, rec.ID, rec, rec); err != nil {
+				return err
+			}
+		}
+		for _, rv := range page.Reviews {
+			b, err := json.Marshal(rv)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`INSERT INTO reviews(id, record_id, status, doc) VALUES (?, ?, ?, ?)
+				ON CONFLICT(id) DO UPDATE SET status = excluded.status, doc = excluded.doc`, rv.ID, rv.RecordID, rv.Status, b); err != nil {
+				return err
+			}
+		}
+		return setMeta(tx, "cursor", page.Cursor)
+	})
+}
+
+// Settle ends a complete pull: operations applied up to seq are now part of
+// the server's copies, and held operations whose review is resolved are
+// settled; both leave the outbox. It returns how many left.
+func (s *Store) Settle(upTo int64) (int, error) {
+	n := 0
+	err := s.tx(context.Background(), func(tx *sql.Tx) error {
+		rows, err := tx.Query(`SELECT op_id, record_id, state, result FROM outbox WHERE (state = ? AND seq <= ?) OR state = ?`, Applied, upTo, Held)
+		if err != nil {
+			return err
+		}
+		type gone struct{ op, rec string }
+		var leave []gone
+		for rows.Next() {
+			var op, rec, state string
+			var resb []byte
+			if err := rows.Scan(&op, &rec, &state, &resb); err != nil {
+				rows.Close()
+				return err
+			}
+			if state == Held {
+				var res contract.Result
+				if json.Unmarshal(resb, &res) != nil || res.ReviewID == "" {
+					continue
+				}
+				var status string
+				if err := tx.QueryRow(`SELECT status FROM reviews WHERE id = ?`, res.ReviewID).Scan(&status); err != nil || status != "resolved" {
+					continue
+				}
+			}
+			leave = append(leave, gone{op, rec})
+		}
+		rows.Close()
+		recs := map[string]bool{}
+		for _, g := range leave {
+			if _, err := tx.Exec(`DELETE FROM outbox WHERE op_id = ?`, g.op); err != nil {
+				return err
+			}
+			recs[g.rec] = true
+		}
+		for id := range recs {
+			if err := s.rebaseTx(tx, id); err != nil {
+				return err
+			}
+		}
+		n = len(leave)
+		return nil
+	})
+	return n, err
+}
+
+// --- reviews and history ---
+
+// Reviews returns the review items the device knows, open ones only if asked.
+func (s *Store) Reviews(openOnly bool) ([]contract.Review, error) {
+	q := `SELECT doc FROM reviews`
+	if openOnly {
+		q += ` WHERE status = 'open'`
+	}
+	rows, err := s.db.Query(q + ` ORDER BY rowid`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []contract.Review
+	for rows.Next() {
+		var b []byte
+		var rv contract.Review
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &rv); err != nil {
+			return nil, err
+		}
+		out = append(out, rv)
+	}
+	return out, rows.Err()
+}
+
+// SetHistory keeps a record's change log as last fetched.
+func (s *Store) SetHistory(recordID string, changes []contract.Change) error {
+	b, err := json.Marshal(changes)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.Exec(`INSERT INTO history(record_id, doc, fetched_at) VALUES (?, ?, ?)
+		ON CONFLICT(record_id) DO UPDATE SET doc = excluded.doc, fetched_at = excluded.fetched_at`, recordID, b, now())
+	return err
+}
+
+// History returns a record's change log as last fetched, and when.
+func (s *Store) History(recordID string) ([]contract.Change, time.Time, error) {
+	var b []byte
+	var at int64
+	err := s.db.QueryRow(`SELECT doc, fetched_at FROM history WHERE record_id = ?`, recordID).Scan(&b, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, time.Time{}, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var out []contract.Change
+	return out, time.Unix(0, at), json.Unmarshal(b, &out)
+}

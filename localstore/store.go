@@ -1,0 +1,272 @@
+// Package localstore keeps a device's FieldSync data in one SQLite file
+// (modernc.org/sqlite, WAL): records as last heard from the server with the
+// device's pending edits on top, the outbox of operations, photo files,
+// the pull cursor, the rules, reviews and history.
+//
+// An edit and its outbox row commit in one transaction. An edit reported as
+// saved has been written with synchronous=FULL, so it survives the app or the
+// device stopping at any point after.
+package localstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"fieldsync/contract"
+
+	"github.com/google/uuid"
+	_ "modernc.org/sqlite"
+)
+
+// Outbox states.
+const (
+	Queued  = "queued"  // saved here, not yet confirmed by the server
+	Applied = "applied" // the server applied it; waiting for the pull that brings it back
+	Held    = "held"    // the server holds it for review
+	Refused = "refused" // the server refused it; the user's input is kept
+)
+
+// Photo states.
+const (
+	PhotoWaiting  = "waiting"  // content to upload
+	PhotoUploaded = "uploaded" // the server has all of it
+	PhotoFailed   = "failed"   // retrying cannot help; the file is kept
+)
+
+// Store is one device's database.
+type Store struct {
+	db  *sql.DB
+	dir string
+
+	mu     sync.RWMutex
+	rebase Rebaser
+}
+
+// Rebaser computes what the user sees of a record: the server's copy (nil
+// when the server does not have it yet) with the pending operations on top,
+// in order. parent is the parent's view, for items.
+type Rebaser func(server, parent *contract.Record, ops []contract.Operation) *contract.Record
+
+// Open opens or creates the store in dir (the app's storage directory).
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "photos"), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	path := filepath.Join(dir, "fieldsync.db")
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db.SetMaxOpenConns(1) // one writer, and reads are quick on a device
+	var mode string
+	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		db.Close()
+		return nil, fmt.Errorf("open store: journal mode is %q, want wal", mode)
+	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Store{db: db, dir: dir}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Dir is the storage directory.
+func (s *Store) Dir() string { return s.dir }
+
+// SetRebaser sets how views are computed from the server's copy and pending
+// operations. Until one is set, views are the server's copy.
+func (s *Store) SetRebaser(r Rebaser) {
+	s.mu.Lock()
+	s.rebase = r
+	s.mu.Unlock()
+}
+
+func (s *Store) rebaser() Rebaser {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rebase
+}
+
+// tx runs fn in one write transaction.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func now() int64 { return time.Now().UnixNano() }
+
+// --- meta ---
+
+func (s *Store) getMeta(key string, v any) (bool, error) {
+	var b []byte
+	err := s.db.QueryRow(`SELECT value FROM meta WHERE key = ?`, key).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", key, err)
+	}
+	return true, json.Unmarshal(b, v)
+}
+
+func setMeta(ex interface {
+	Exec(string, ...any) (sql.Result, error)
+}, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = ex.Exec(`INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, b)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+// DeviceID returns this device's id, made the first time it is asked for.
+func (s *Store) DeviceID() (string, error) {
+	var id string
+	if ok, err := s.getMeta("device_id", &id); err != nil || ok {
+		return id, err
+	}
+	id = "device-" + uuid.NewString()
+	return id, setMeta(s.db, "device_id", id)
+}
+
+// Session is who is signed in on this device, and where.
+type Session struct {
+	ServerURL string        `json:"server_url"`
+	Token     string        `json:"token"`
+	User      contract.User `json:"user"`
+	ExpiresAt time.Time     `json:"expires_at"`
+}
+
+// Session returns the saved sign-in, if any.
+func (s *Store) Session() (Session, bool, error) {
+	var sess Session
+	ok, err := s.getMeta("session", &sess)
+	return sess, ok && sess.Token != "", err
+}
+
+// SetSession saves a sign-in.
+func (s *Store) SetSession(sess Session) error { return setMeta(s.db, "session", sess) }
+
+// ClearSession forgets the sign-in but keeps the server address.
+func (s *Store) ClearSession() error {
+	sess, _, err := s.Session()
+	if err != nil {
+		return err
+	}
+	return setMeta(s.db, "session", Session{ServerURL: sess.ServerURL})
+}
+
+// Setting reads a small device setting into v; false when it is unset.
+func (s *Store) Setting(key string, v any) (bool, error) { return s.getMeta("setting:"+key, v) }
+
+// SetSetting saves a small device setting.
+func (s *Store) SetSetting(key string, v any) error { return setMeta(s.db, "setting:"+key, v) }
+
+// Rules returns the rules last fetched from the server, or false.
+func (s *Store) Rules() (*contract.Rules, bool, error) {
+	var r contract.Rules
+	ok, err := s.getMeta("rules", &r)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if err := r.Compile(); err != nil {
+		return nil, false, fmt.Errorf("saved rules: %w", err)
+	}
+	return &r, true, nil
+}
+
+// SetRules saves the rules fetched from the server.
+func (s *Store) SetRules(r *contract.Rules) error { return setMeta(s.db, "rules", r) }
+
+// Cursor returns the pull cursor.
+func (s *Store) Cursor() (string, error) {
+	var c string
+	_, err := s.getMeta("cursor", &c)
+	return c, err
+}
+
+// Users returns the people the device knows, by id.
+func (s *Store) Users() (map[string]contract.User, error) {
+	rows, err := s.db.Query(`SELECT doc FROM users`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]contract.User{}
+	for rows.Next() {
+		var b []byte
+		var u contract.User
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &u); err != nil {
+			return nil, err
+		}
+		out[u.ID] = u
+	}
+	return out, rows.Err()
+}
+
+// SetUsers replaces the people the device knows.
+func (s *Store) SetUsers(users []contract.User) error {
+	return s.tx(context.Background(), func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM users`); err != nil {
+			return err
+		}
+		for _, u := range users {
+			b, _ := json.Marshal(u)
+			if _, err := tx.Exec(`INSERT INTO users(id, doc) VALUES (?, ?)`, u.ID, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Reset forgets everything the server sent and every pending edit: for a
+// sign-out after the user agreed to lose unsynced work, or another user.
+func (s *Store) Reset() error {
+	return s.tx(context.Background(), func(tx *sql.Tx) error {
+		for _, q := range []string{`DELETE FROM records`, `DELETE FROM outbox`, `DELETE FROM photos`,
+			`DELETE FROM reviews`, `DELETE FROM history`, `DELETE FROM users`, `DELETE FROM meta WHERE key IN ('cursor', 'rules')`} {
+			if _, err := tx.Exec(q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
