@@ -1132,3 +1132,73 @@ func actionInto(m *Machine, state string) string {
 	}
 	return "right"
 }
+
+// AllowedMoves lists the states actor may move rec to now by a transition,
+// in rules order: what a status picker offers.
+func (e *Engine) AllowedMoves(actor Actor, rec *Record) []string {
+	rr := e.Rules.Record(rec.Type)
+	if rr == nil || rr.Machine == nil || rec.Bool("voided") {
+		return nil
+	}
+	d := &decider{r: e.Rules, actor: actor, rr: rr}
+	var out []string
+	for _, mv := range rr.Machine.MovesFrom(d.state(rec, rr), ActionTransition) {
+		if d.may(mv.By, rec, nil) && !slices.Contains(out, mv.To) {
+			out = append(out, mv.To)
+		}
+	}
+	return out
+}
+
+// MayEdit says whether actor may change group of rec now, and if not, why,
+// in words a screen can show: "Locked after sign-off", "Only dispatcher can
+// change scheduling", "Owned by someone else: read only".
+func (e *Engine) MayEdit(actor Actor, rec, parent *Record, group string) (bool, string) {
+	rr := e.Rules.Record(rec.Type)
+	if rr == nil {
+		return false, "Unknown record type"
+	}
+	g := rr.Group(group)
+	if g == nil {
+		return false, "Unknown group"
+	}
+	d := &decider{r: e.Rules, actor: actor, rr: rr}
+	if st := d.lockedBy(rec, rr, group); st != "" {
+		return false, "Locked: " + lockedMessage(rr.Type, st)
+	}
+	if parent != nil && rr.IsItem() {
+		prr := e.Rules.Record(rr.Parent)
+		if st := d.lockedBy(parent, prr, rr.In); st != "" {
+			return false, "Locked: " + lockedMessage(prr.Type, st)
+		}
+	}
+	if rec.Bool("voided") {
+		return false, "This " + rr.Type + " is voided"
+	}
+	list := g.Edit
+	if rr.Machine != nil && g.Name == rr.StatusGroup().Name {
+		if len(e.AllowedMoves(actor, rec)) > 0 {
+			return true, ""
+		}
+		list = nil
+		for _, mv := range rr.Machine.Moves {
+			list = append(list, mv.By...)
+		}
+	}
+	if d.may(list, rec, parent) {
+		return true, ""
+	}
+	if d.formerOwner(list, rec, parent) {
+		return false, "Reassigned to someone else: read only"
+	}
+	if slices.Equal(list, []string{WhoNobody}) {
+		return false, "Set when the " + rr.Type + " was made"
+	}
+	return false, "Only " + e.Rules.Expand(dedupe(list)) + " can change this"
+}
+
+func dedupe(list []string) []string {
+	out := append([]string(nil), list...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

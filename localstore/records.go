@@ -570,3 +570,64 @@ func (s *Store) History(recordID string) ([]contract.Change, time.Time, error) {
 	var out []contract.Change
 	return out, time.Unix(0, at), json.Unmarshal(b, &out)
 }
+
+// OutboxState is what the sync state needs of one outbox row, without the
+// operation itself.
+type OutboxState struct {
+	Seq        int64
+	RecordID   string
+	RecordType string
+	ParentID   string // the record's parent, for items
+	State      string
+	Attempts   int
+	LastError  string
+	Result     *contract.Result
+}
+
+// OutboxStates returns every outbox row's state, in order.
+func (s *Store) OutboxStates() ([]OutboxState, error) {
+	rows, err := s.db.Query(`SELECT o.seq, o.record_id, o.record_type, COALESCE(r.parent_id, ''), o.state, o.attempts, o.last_error, o.result
+		FROM outbox o LEFT JOIN records r ON r.id = o.record_id ORDER BY o.seq`)
+	if err != nil {
+		return nil, fmt.Errorf("outbox states: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxState
+	for rows.Next() {
+		var (
+			st   OutboxState
+			resb []byte
+		)
+		if err := rows.Scan(&st.Seq, &st.RecordID, &st.RecordType, &st.ParentID, &st.State, &st.Attempts, &st.LastError, &resb); err != nil {
+			return nil, fmt.Errorf("outbox states: %w", err)
+		}
+		if resb != nil && st.State != Applied {
+			st.Result = &contract.Result{}
+			if err := json.Unmarshal(resb, st.Result); err != nil {
+				return nil, fmt.Errorf("outbox states: %w", err)
+			}
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// NeedsReview returns the records with an open review item, each with its
+// parent for items.
+func (s *Store) NeedsReview() (map[string]string, error) {
+	rows, err := s.db.Query(`SELECT DISTINCT v.record_id, COALESCE(r.parent_id, '') FROM reviews v
+		LEFT JOIN records r ON r.id = v.record_id WHERE v.status = 'open'`)
+	if err != nil {
+		return nil, fmt.Errorf("needs review: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, parent string
+		if err := rows.Scan(&id, &parent); err != nil {
+			return nil, err
+		}
+		out[id] = parent
+	}
+	return out, rows.Err()
+}

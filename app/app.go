@@ -1,0 +1,356 @@
+// Package app is the FieldSync client: everything a technician's phone or
+// an office desktop does with data, without any screen. The Fyne app, the
+// fieldsync command and the native bindings all use it.
+//
+// Edits are checked against the rules on the device first, with the words
+// the server would use, then saved in the device's store with their
+// operation, and sent by the sync queue.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"fieldsync/contract"
+	"fieldsync/localstore"
+	"fieldsync/syncqueue"
+)
+
+// Config configures an App.
+type Config struct {
+	// ServerURL is the server to use until the user signs in to another.
+	ServerURL  string
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	Now        func() time.Time
+	// Background starts the sync loops while signed in. Screens want it;
+	// the fieldsync command runs rounds itself.
+	Background bool
+	// PullEvery and ChunkSize tune the sync queue; zero means its defaults.
+	PullEvery time.Duration
+	ChunkSize int64
+}
+
+// App is one device's FieldSync client.
+type App struct {
+	cfg    Config
+	store  *localstore.Store
+	client *syncqueue.Client
+	queue  *syncqueue.Queue
+	device string
+
+	mu      sync.RWMutex
+	rules   *contract.Rules
+	engine  *contract.Engine
+	session localstore.Session
+	signed  bool
+	// users mirrors the store's people: the rebaser runs inside the
+	// store's transaction and must not read the store again.
+	users map[string]contract.User
+}
+
+// Errors the app returns for the user to act on.
+var (
+	ErrNotSignedIn = errors.New("sign in first")
+)
+
+// UnsyncedError is returned by Logout while work has not reached the server.
+type UnsyncedError struct{ Changes, Photos int }
+
+func (e *UnsyncedError) Error() string {
+	return fmt.Sprintf("%d change(s) and %d photo(s) have not reached the server; signing out now would lose them", e.Changes, e.Photos)
+}
+
+// Open opens the client whose data lives in dir, the app's storage
+// directory.
+func Open(dir string, cfg Config) (*App, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	st, err := localstore.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, store: st}
+	fail := func(err error) (*App, error) {
+		st.Close()
+		return nil, err
+	}
+	if a.device, err = st.DeviceID(); err != nil {
+		return fail(err)
+	}
+	sess, signed, err := st.Session()
+	if err != nil {
+		return fail(err)
+	}
+	a.session, a.signed = sess, signed
+	rules, ok, err := st.Rules()
+	if err != nil || !ok {
+		rules = contract.DefaultRules()
+	}
+	a.setRules(rules)
+	if a.users, err = st.Users(); err != nil {
+		return fail(err)
+	}
+	url := sess.ServerURL
+	if url == "" {
+		url = cfg.ServerURL
+	}
+	if a.client, err = syncqueue.NewClient(url, cfg.HTTPClient); err != nil {
+		return fail(err)
+	}
+	a.client.SetToken(sess.Token)
+	var offline bool
+	if _, err := st.Setting("offline", &offline); err != nil {
+		return fail(err)
+	}
+	a.client.SetOffline(offline)
+	st.SetRebaser(a.rebase)
+	a.queue = syncqueue.New(syncqueue.Options{Store: st, Client: a.client, Rules: a.currentRules, IsOffice: a.isOffice,
+		Now: cfg.Now, Log: cfg.Logger, PullEvery: cfg.PullEvery, ChunkSize: cfg.ChunkSize})
+	a.queue.Refresh()
+	if signed && cfg.Background {
+		a.queue.Start()
+	}
+	return a, nil
+}
+
+// Close stops syncing and closes the store. Nothing saved is lost: the
+// queue resumes from the store next time.
+func (a *App) Close(ctx context.Context) error {
+	err := a.queue.Close(ctx)
+	return errors.Join(err, a.store.Close())
+}
+
+// Store is the device store, for tests and tools.
+func (a *App) Store() *localstore.Store { return a.store }
+
+// Queue is the sync queue.
+func (a *App) Queue() *syncqueue.Queue { return a.queue }
+
+// DeviceID is this device's id.
+func (a *App) DeviceID() string { return a.device }
+
+func (a *App) setRules(r *contract.Rules) {
+	a.mu.Lock()
+	a.rules, a.engine = r, contract.NewEngine(r)
+	a.mu.Unlock()
+}
+
+func (a *App) currentRules() *contract.Rules {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.rules
+}
+
+func (a *App) eng() *contract.Engine {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.engine
+}
+
+// Rules are the rules in force, as last fetched from the server.
+func (a *App) Rules() *contract.Rules { return a.currentRules() }
+
+// Me returns who is signed in.
+func (a *App) Me() (contract.User, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.session.User, a.signed
+}
+
+// ServerURL is the server this device talks to.
+func (a *App) ServerURL() string { return a.client.BaseURL() }
+
+func (a *App) actor() (contract.Actor, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if !a.signed {
+		return contract.Actor{}, ErrNotSignedIn
+	}
+	return contract.Actor{UserID: a.session.User.ID, Role: a.session.User.Role, DeviceID: a.device}, nil
+}
+
+func (a *App) isOffice(userID string) bool {
+	u, ok := a.user(userID)
+	return ok && a.currentRules().RoleIn(u.Role, []string{"dispatcher", "supervisor"})
+}
+
+// user returns someone the device knows.
+func (a *App) user(id string) (contract.User, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	u, ok := a.users[id]
+	return u, ok
+}
+
+// Login signs in to the server at serverURL (empty: the one last used) and
+// fetches the rules and the people, then syncs. Another user's data is
+// never shown: signing in as someone else starts from an empty device.
+func (a *App) Login(ctx context.Context, serverURL, user, password string) (contract.User, error) {
+	if serverURL != "" {
+		if err := a.client.SetBaseURL(serverURL); err != nil {
+			return contract.User{}, err
+		}
+	}
+	if a.client.BaseURL() == "" {
+		return contract.User{}, errors.New("type the server's address first")
+	}
+	resp, err := a.client.Login(ctx, user, password, a.device)
+	if err != nil {
+		return contract.User{}, fmt.Errorf("sign in: %w", err)
+	}
+	prev, _, err := a.store.Session()
+	if err != nil {
+		return contract.User{}, err
+	}
+	if prev.User.ID != "" && prev.User.ID != resp.User.ID {
+		if err := a.store.Reset(); err != nil {
+			return contract.User{}, err
+		}
+	}
+	sess := localstore.Session{ServerURL: a.client.BaseURL(), Token: resp.Token, User: resp.User, ExpiresAt: resp.ExpiresAt}
+	if err := a.store.SetSession(sess); err != nil {
+		return contract.User{}, err
+	}
+	a.mu.Lock()
+	a.session, a.signed = sess, true
+	a.mu.Unlock()
+	if err := a.refreshDirectory(ctx); err != nil {
+		return resp.User, fmt.Errorf("signed in, but fetching the rules failed: %w", err)
+	}
+	if a.cfg.Background {
+		a.queue.Start()
+	}
+	a.queue.SyncNow()
+	a.queue.Refresh()
+	return resp.User, nil
+}
+
+// refreshDirectory fetches the rules and the people from the server.
+func (a *App) refreshDirectory(ctx context.Context) error {
+	rules, err := a.client.Rules(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.store.SetRules(rules); err != nil {
+		return err
+	}
+	a.setRules(rules)
+	users, err := a.client.Users(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.store.SetUsers(users); err != nil {
+		return err
+	}
+	byID := make(map[string]contract.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	a.mu.Lock()
+	a.users = byID
+	a.mu.Unlock()
+	return nil
+}
+
+// Logout signs out. While changes or photos have not reached the server it
+// refuses with an *UnsyncedError, unless force is set; signing out clears
+// the device.
+func (a *App) Logout(ctx context.Context, force bool) error {
+	queued, held, refused, err := a.store.Counts()
+	if err != nil {
+		return err
+	}
+	photos, err := a.store.Photos(localstore.PhotoWaiting)
+	if err != nil {
+		return err
+	}
+	if n := queued + held + refused; (n > 0 || len(photos) > 0) && !force {
+		return &UnsyncedError{Changes: n, Photos: len(photos)}
+	}
+	if err := a.queue.Close(ctx); err != nil {
+		return err
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	a.client.Logout(lctx) // best effort: the token also expires on its own
+	cancel()
+	a.client.SetToken("")
+	if err := a.store.Reset(); err != nil {
+		return err
+	}
+	if err := a.store.ClearSession(); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.session, a.signed = localstore.Session{ServerURL: a.client.BaseURL()}, false
+	a.users = map[string]contract.User{}
+	a.mu.Unlock()
+	a.queue.Refresh()
+	return nil
+}
+
+// SyncNow tries both lanes at once. With the loops off it runs one round of
+// each here and returns their errors.
+func (a *App) SyncNow(ctx context.Context) error {
+	if _, err := a.actor(); err != nil {
+		return err
+	}
+	if a.cfg.Background {
+		a.queue.SyncNow()
+		return nil
+	}
+	return a.SyncRound(ctx)
+}
+
+// SyncRound runs one data round then one media round here, and reports
+// whether everything got through.
+func (a *App) SyncRound(ctx context.Context) error {
+	dataErr := a.queue.RunData(ctx)
+	mediaErr := a.queue.RunMedia(ctx)
+	if dataErr == nil && mediaErr == nil {
+		// Photos whose metadata only just reached the server go up now.
+		mediaErr = a.queue.RunMedia(ctx)
+	}
+	return errors.Join(dataErr, mediaErr)
+}
+
+// Foreground tells the app whether it is on screen: coming to the front
+// syncs at once; going to the back stops the loops (phones stop them anyway).
+func (a *App) Foreground(ctx context.Context, front bool) error {
+	if _, err := a.actor(); err != nil || !a.cfg.Background {
+		return nil
+	}
+	if front {
+		a.queue.Start()
+		a.queue.SyncNow()
+		return nil
+	}
+	return a.queue.Close(ctx)
+}
+
+// SetOffline simulates no signal, for testers; the setting is kept.
+func (a *App) SetOffline(off bool) error {
+	if err := a.store.SetSetting("offline", off); err != nil {
+		return err
+	}
+	a.queue.SetOffline(off)
+	return nil
+}
+
+// Offline reports whether no signal is being simulated.
+func (a *App) Offline() bool { return a.client.Offline() }
+
+// Subscribe calls fn with the sync state now and at every change.
+func (a *App) Subscribe(fn func(syncqueue.State)) (cancel func()) { return a.queue.Subscribe(fn) }
+
+// State is the sync state now.
+func (a *App) State() syncqueue.State { return a.queue.State() }

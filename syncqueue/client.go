@@ -1,0 +1,326 @@
+package syncqueue
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"fieldsync/contract"
+)
+
+// Client speaks the /v1 protocol to one server.
+type Client struct {
+	base    atomic.Value // string
+	http    *http.Client
+	token   atomic.Value // string
+	offline atomic.Bool
+}
+
+// NewClient returns a client for the server at baseURL, which may be empty
+// until the user types one. A nil hc uses a client with timeouts suited to
+// a weak mobile link.
+func NewClient(baseURL string, hc *http.Client) (*Client, error) {
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	c := &Client{http: hc}
+	c.token.Store("")
+	c.base.Store("")
+	if baseURL != "" {
+		if err := c.SetBaseURL(baseURL); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// CheckURL checks a server address a person typed.
+func CheckURL(baseURL string) (string, error) {
+	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(baseURL), "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("server address %q: want http://host:port or https://host", baseURL)
+	}
+	return u.String(), nil
+}
+
+// SetBaseURL points the client at another server.
+func (c *Client) SetBaseURL(baseURL string) error {
+	u, err := CheckURL(baseURL)
+	if err != nil {
+		return err
+	}
+	c.base.Store(u)
+	return nil
+}
+
+// BaseURL is the server's address.
+func (c *Client) BaseURL() string { return c.base.Load().(string) }
+
+// SetToken sets the bearer token sent with every request.
+func (c *Client) SetToken(t string) { c.token.Store(t) }
+
+// SetOffline makes every request fail at once as if there were no signal,
+// for testers.
+func (c *Client) SetOffline(off bool) { c.offline.Store(off) }
+
+// Offline reports whether no signal is being simulated.
+func (c *Client) Offline() bool { return c.offline.Load() }
+
+// Error is a failed request: the server's plain answer, or a network
+// failure, with whether and when to try again.
+type Error struct {
+	Status     int // 0 when no answer arrived
+	Detail     contract.ErrorDetail
+	RetryAfter time.Duration // from the server's Retry-After, if any
+	Err        error         // the network failure, if any
+}
+
+func (e *Error) Error() string {
+	if e.Status == 0 {
+		return "no connection to the server: " + e.Err.Error()
+	}
+	return e.Detail.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Transient reports whether trying again later may help.
+func (e *Error) Transient() bool {
+	return e.Status == 0 || e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.Detail.Retry ||
+		e.Detail.Kind == contract.Transient
+}
+
+// ErrNoSignal is the failure of a request made while no signal is simulated.
+var ErrNoSignal = errors.New("no signal")
+
+// IsTransient reports whether err may go away by trying again.
+func IsTransient(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Transient()
+	}
+	return !errors.Is(err, context.Canceled)
+}
+
+// RetryAfter returns the wait the server asked for, or zero.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}
+
+// IsUnauthorized reports whether the sign-in is no longer valid.
+func IsUnauthorized(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusUnauthorized
+}
+
+// do sends a request and decodes a JSON answer into out.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	resp, err := c.send(ctx, method, path, body, "application/json")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return &Error{Err: fmt.Errorf("reading the answer to %s %s: %w", method, path, err)}
+	}
+	return nil
+}
+
+// send sends a request and returns a 2xx answer; anything else is an *Error.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	if c.offline.Load() {
+		return nil, &Error{Err: ErrNoSignal}
+	}
+	base := c.BaseURL()
+	if base == "" {
+		return nil, errors.New("no server address: set one in Settings")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if t := c.token.Load().(string); t != "" {
+		req.Header.Set("Authorization", "Bearer "+t)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &Error{Err: err}
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	e := &Error{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+	var eb contract.ErrorBody
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &eb) == nil && eb.Error.Message != "" {
+		e.Detail = eb.Error
+	} else {
+		e.Detail = contract.ErrorDetail{Code: contract.CodeUnavailable, Message: fmt.Sprintf("the server answered %s", resp.Status)}
+	}
+	return nil, e
+}
+
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, time.Until(t))
+	}
+	return 0
+}
+
+// Login signs in and keeps the token for later requests.
+func (c *Client) Login(ctx context.Context, user, password, deviceID string) (contract.LoginResponse, error) {
+	var out contract.LoginResponse
+	err := c.do(ctx, "POST", "/v1/login", contract.LoginRequest{Username: user, Password: password, DeviceID: deviceID}, &out)
+	if err == nil {
+		c.SetToken(out.Token)
+	}
+	return out, err
+}
+
+// Logout revokes the token on the server.
+func (c *Client) Logout(ctx context.Context) error { return c.do(ctx, "POST", "/v1/logout", nil, nil) }
+
+// Health asks whether the server is there.
+func (c *Client) Health(ctx context.Context) error { return c.do(ctx, "GET", "/healthz", nil, nil) }
+
+// Rules fetches the rules in force.
+func (c *Client) Rules(ctx context.Context) (*contract.Rules, error) {
+	var out contract.RulesResponse
+	if err := c.do(ctx, "GET", "/v1/rules", nil, &out); err != nil {
+		return nil, err
+	}
+	if out.Rules == nil {
+		return nil, &Error{Err: errors.New("the server sent no rules")}
+	}
+	if err := out.Rules.Compile(); err != nil {
+		return nil, fmt.Errorf("the server's rules: %w", err)
+	}
+	return out.Rules, nil
+}
+
+// Users fetches the people the device may show.
+func (c *Client) Users(ctx context.Context) ([]contract.User, error) {
+	var out contract.UsersResponse
+	return out.Users, c.do(ctx, "GET", "/v1/users", nil, &out)
+}
+
+// Push sends a batch of operations and returns one result per operation.
+func (c *Client) Push(ctx context.Context, ops []contract.Operation) ([]contract.Result, error) {
+	var out contract.PushResponse
+	if err := c.do(ctx, "POST", "/v1/push", contract.PushRequest{Ops: ops}, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Results) != len(ops) {
+		return nil, &Error{Err: fmt.Errorf("the server answered %d results for %d operations", len(out.Results), len(ops))}
+	}
+	return out.Results, nil
+}
+
+// Pull fetches one page of changes after cursor.
+func (c *Client) Pull(ctx context.Context, cursor string, limit int) (contract.PullResponse, error) {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out contract.PullResponse
+	return out, c.do(ctx, "GET", "/v1/pull?"+q.Encode(), nil, &out)
+}
+
+// Reviews fetches the review items the user may see.
+func (c *Client) Reviews(ctx context.Context, all bool) ([]contract.Review, error) {
+	path := "/v1/reviews"
+	if all {
+		path += "?status=all"
+	}
+	var out contract.ReviewsResponse
+	return out.Reviews, c.do(ctx, "GET", path, nil, &out)
+}
+
+// History fetches a record's change log.
+func (c *Client) History(ctx context.Context, typ, id string) ([]contract.Change, error) {
+	var out contract.HistoryResponse
+	return out.Changes, c.do(ctx, "GET", "/v1/records/"+url.PathEscape(typ)+"/"+url.PathEscape(id)+"/history", nil, &out)
+}
+
+// Matches asks for open jobs a new one may repeat.
+func (c *Client) Matches(ctx context.Context, fields map[string]string, day time.Time) ([]contract.Match, error) {
+	q := url.Values{}
+	for k, v := range fields {
+		q.Set(k, v)
+	}
+	q.Set("date", day.Format(time.DateOnly))
+	var out contract.MatchesResponse
+	return out.Matches, c.do(ctx, "GET", "/v1/jobs/matches?"+q.Encode(), nil, &out)
+}
+
+// UploadStatus asks how much of a photo's content the server has.
+func (c *Client) UploadStatus(ctx context.Context, photoID string) (contract.UploadStatus, error) {
+	var out contract.UploadStatus
+	return out, c.do(ctx, "GET", "/v1/photos/"+url.PathEscape(photoID)+"/upload", nil, &out)
+}
+
+// UploadChunk sends bytes of a photo starting at offset.
+func (c *Client) UploadChunk(ctx context.Context, photoID string, offset int64, chunk io.Reader) (contract.UploadStatus, error) {
+	resp, err := c.send(ctx, "PUT", "/v1/photos/"+url.PathEscape(photoID)+"/content?offset="+strconv.FormatInt(offset, 10), chunk, "application/octet-stream")
+	if err != nil {
+		return contract.UploadStatus{}, err
+	}
+	defer resp.Body.Close()
+	var out contract.UploadStatus
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return out, &Error{Err: fmt.Errorf("reading the upload answer: %w", err)}
+	}
+	return out, nil
+}
+
+// Download fetches a photo's content.
+func (c *Client) Download(ctx context.Context, photoID string, w io.Writer) error {
+	resp, err := c.send(ctx, "GET", "/v1/photos/"+url.PathEscape(photoID)+"/content", nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	return err
+}

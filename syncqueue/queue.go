@@ -1,0 +1,636 @@
+// Package syncqueue moves a device's work to the server in two lanes that
+// never wait for each other: the data lane pushes operations in batches and
+// then pulls, and the media lane uploads photo content in chunks, resuming
+// from the last byte the server has. Each lane retries with jittered
+// exponential backoff (github.com/cenkalti/backoff/v4), honours Retry-After,
+// and does not retry what retrying cannot fix.
+package syncqueue
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"fieldsync/contract"
+	"fieldsync/localstore"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Options configure a Queue.
+type Options struct {
+	Store  *localstore.Store
+	Client *Client
+	// Rules returns the rules in force, for retry timing and batch size.
+	Rules func() *contract.Rules
+	// IsOffice reports whether a user works in the office, for summaries.
+	IsOffice func(userID string) bool
+	Now      func() time.Time
+	Log      *slog.Logger
+	// PullEvery is how often the data lane pulls when nothing fails; zero
+	// means once a minute.
+	PullEvery time.Duration
+	// ChunkSize is the size of one upload request; zero means 256 KiB.
+	ChunkSize int64
+}
+
+// Queue is the device's sync queue. Whatever starts it closes it.
+type Queue struct {
+	opt   Options
+	data  *lane
+	media *lane
+
+	mu      sync.Mutex
+	state   State
+	subs    map[int]func(State)
+	nextSub int
+	uploads map[string]Upload
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// lane is one retry loop.
+type lane struct {
+	name  string
+	round func(context.Context) error
+	bo    *backoff.ExponentialBackOff
+	kick  chan struct{}
+	reset chan struct{}
+	mu    sync.Mutex // serialises rounds, loop or by hand
+}
+
+// New returns a queue; Start runs its loops, or tests drive rounds by hand.
+func New(opt Options) *Queue {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.PullEvery == 0 {
+		opt.PullEvery = time.Minute
+	}
+	if opt.ChunkSize == 0 {
+		opt.ChunkSize = 256 << 10
+	}
+	if opt.IsOffice == nil {
+		opt.IsOffice = func(string) bool { return false }
+	}
+	q := &Queue{opt: opt, subs: map[int]func(State){}, uploads: map[string]Upload{}}
+	rules := opt.Rules()
+	q.data = newLane("data", rules.RetryFor(contract.LaneData), q.dataRound)
+	q.media = newLane("media", rules.RetryFor(contract.LaneMedia), q.mediaRound)
+	q.state.Records = map[string]RecordState{}
+	return q
+}
+
+func newLane(name string, rt contract.RetryRule, round func(context.Context) error) *lane {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = time.Duration(rt.First)
+	bo.MaxInterval = time.Duration(rt.Cap)
+	bo.Multiplier = 2
+	bo.RandomizationFactor = 0.25
+	bo.MaxElapsedTime = 0 // never give up: the work is the user's
+	bo.Reset()
+	return &lane{name: name, round: round, bo: bo, kick: make(chan struct{}, 1), reset: make(chan struct{}, 1)}
+}
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs both lanes until Close.
+func (q *Queue) Start() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	q.cancel = cancel
+	for _, l := range []*lane{q.data, q.media} {
+		q.wg.Add(1)
+		go func() {
+			defer q.wg.Done()
+			q.loop(ctx, l)
+		}()
+	}
+	poke(q.data.kick)
+	poke(q.media.kick)
+}
+
+// Close stops both lanes and waits for a round under way to end, or for
+// ctx. Work not yet sent stays in the store for next time.
+func (q *Queue) Close(ctx context.Context) error {
+	q.mu.Lock()
+	cancel := q.cancel
+	q.cancel = nil
+	q.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() {
+		q.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SyncNow tries both lanes at once and starts their backoff afresh: for
+// the Sync now button, the app coming to the front, and the network coming back.
+func (q *Queue) SyncNow() {
+	for _, l := range []*lane{q.data, q.media} {
+		poke(l.reset)
+		poke(l.kick)
+	}
+}
+
+// Kick tells the queue there is new work. A lane that is backing off after
+// failures keeps its wait: new edits never start a storm of retries.
+func (q *Queue) Kick() {
+	poke(q.data.kick)
+	poke(q.media.kick)
+	q.Refresh()
+}
+
+// loop runs rounds of one lane when kicked, when its retry is due, or, for
+// the data lane, every PullEvery.
+func (q *Queue) loop(ctx context.Context, l *lane) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var wait time.Duration
+		st := q.laneState(l)
+		switch {
+		case st.Failures > 0:
+			wait = st.NextTry.Sub(q.opt.Now())
+		case l == q.data:
+			wait = q.opt.PullEvery
+		default:
+			wait = q.opt.PullEvery // the media lane also looks for photos now and then
+		}
+		timer.Reset(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.kick:
+			if st.Failures > 0 && q.opt.Now().Before(st.NextTry) && len(l.reset) == 0 {
+				continue // backing off; a reset (Sync now) would have come with the kick
+			}
+		case <-timer.C:
+		}
+		select {
+		case <-l.reset:
+			l.bo.Reset()
+			q.setLane(l, func(s *LaneState) { s.Failures, s.NextTry = 0, time.Time{} })
+		default:
+		}
+		q.run(ctx, l)
+	}
+}
+
+// RunData runs one data round now: push everything queued, then pull.
+func (q *Queue) RunData(ctx context.Context) error { return q.run(ctx, q.data) }
+
+// RunMedia runs one media round now: upload every photo that is ready.
+func (q *Queue) RunMedia(ctx context.Context) error { return q.run(ctx, q.media) }
+
+// run runs a round of l and works out when to try again.
+func (q *Queue) run(ctx context.Context, l *lane) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start := q.opt.Now()
+	q.setLane(l, func(s *LaneState) { s.Running, s.LastTry = true, start })
+	err := l.round(ctx)
+	now := q.opt.Now()
+	q.setLane(l, func(s *LaneState) {
+		s.Running = false
+		switch {
+		case err == nil:
+			l.bo.Reset()
+			s.LastOK, s.Failures, s.NextTry, s.LastError = now, 0, time.Time{}, ""
+		case errors.Is(err, context.Canceled):
+		case IsUnauthorized(err):
+			s.LastError = err.Error()
+		default:
+			wait := l.bo.NextBackOff()
+			if ra := RetryAfter(err); ra > wait {
+				wait = ra
+			}
+			s.Failures++
+			s.NextTry = now.Add(wait)
+			s.LastError = err.Error()
+			q.opt.Log.Info("sync round failed", "lane", l.name, "err", err, "retry_in", wait.Round(time.Second))
+		}
+	})
+	q.mu.Lock()
+	q.state.SignedOut = IsUnauthorized(err)
+	q.mu.Unlock()
+	q.Refresh()
+	return err
+}
+
+func (q *Queue) laneState(l *lane) LaneState {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if l == q.data {
+		return q.state.Data
+	}
+	return q.state.Media
+}
+
+func (q *Queue) setLane(l *lane, f func(*LaneState)) {
+	q.mu.Lock()
+	if l == q.data {
+		f(&q.state.Data)
+	} else {
+		f(&q.state.Media)
+	}
+	q.mu.Unlock()
+}
+
+// batchSize is how many operations go in one push.
+func (q *Queue) batchSize() int {
+	if n := q.opt.Rules().Limits.Batch; n > 0 {
+		return n
+	}
+	return 100
+}
+
+// dataRound pushes every queued operation in order, in batches, then pulls
+// every page of changes, then settles what the pull brought back.
+func (q *Queue) dataRound(ctx context.Context) error {
+	st := q.opt.Store
+	var log roundLog
+	defer func() {
+		if line := log.line(); line != "" {
+			q.mu.Lock()
+			q.state.Summary = line
+			q.mu.Unlock()
+		}
+	}()
+	for {
+		batch, err := st.Queued(q.batchSize())
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if err := q.push(ctx, batch, &log); err != nil {
+			return err
+		}
+		if len(batch) < q.batchSize() {
+			break
+		}
+	}
+	upTo, err := st.LastApplied()
+	if err != nil {
+		return err
+	}
+	cursor, err := st.Cursor()
+	if err != nil {
+		return err
+	}
+	for {
+		page, err := q.opt.Client.Pull(ctx, cursor, 0)
+		if err != nil {
+			return err
+		}
+		if err := st.ApplyPull(page); err != nil {
+			return err
+		}
+		cursor = page.Cursor
+		if !page.More {
+			break
+		}
+	}
+	_, err = st.Settle(upTo)
+	return err
+}
+
+// push sends one batch. A batch the server rejects as a whole, for a reason
+// a retry cannot fix, is sent one operation at a time, so that one bad
+// operation is refused on its own and never blocks the queue.
+func (q *Queue) push(ctx context.Context, batch []localstore.Pending, log *roundLog) error {
+	st := q.opt.Store
+	ops := make([]contract.Operation, len(batch))
+	seqs := make([]int64, len(batch))
+	for i, p := range batch {
+		ops[i], seqs[i] = p.Op, p.Seq
+	}
+	results, err := q.opt.Client.Push(ctx, ops)
+	if err != nil {
+		if IsTransient(err) || IsUnauthorized(err) || errors.Is(err, context.Canceled) {
+			if nerr := st.NoteAttempt(seqs, err.Error()); nerr != nil {
+				return errors.Join(err, nerr)
+			}
+			return err
+		}
+		if len(batch) > 1 {
+			for i := range batch {
+				if err := q.push(ctx, batch[i:i+1], log); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		var e *Error
+		errors.As(err, &e)
+		results = []contract.Result{{OpID: ops[0].ID, Outcome: contract.Refused, Code: e.Detail.Code, Message: e.Detail.Message}}
+	}
+	if err := st.SaveResults(results); err != nil {
+		return err
+	}
+	for i, r := range results {
+		log.add(ops[i], r, q.opt.IsOffice)
+	}
+	return nil
+}
+
+// mediaRound uploads every photo whose metadata the server has.
+func (q *Queue) mediaRound(ctx context.Context) error {
+	st := q.opt.Store
+	photos, err := st.Photos(localstore.PhotoWaiting)
+	if err != nil {
+		return err
+	}
+	var log roundLog
+	defer func() {
+		if line := log.line(); line != "" {
+			q.mu.Lock()
+			if q.state.Summary == "" || q.state.Data.Running {
+				q.state.Summary = line
+			}
+			q.mu.Unlock()
+		}
+	}()
+	for i, p := range photos {
+		e, err := st.Record(p.ID)
+		if err != nil {
+			return err
+		}
+		if e == nil || e.Server == nil {
+			continue // its metadata has not reached the server yet
+		}
+		done, err := q.upload(ctx, p, i+1, len(photos))
+		if err != nil {
+			return err
+		}
+		if done {
+			log.photoUploaded()
+		}
+	}
+	return nil
+}
+
+// upload sends one photo's content from the last byte the server has. It
+// reports whether the photo is now wholly on the server.
+func (q *Queue) upload(ctx context.Context, p localstore.Photo, index, of int) (bool, error) {
+	st, c := q.opt.Store, q.opt.Client
+	defer q.progress(p, 0, 0, 0, false)
+	status, err := c.UploadStatus(ctx, p.ID)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Status == http.StatusNotFound {
+			return false, nil // not visible on the server yet
+		}
+		return false, err
+	}
+	if status.Complete {
+		return true, st.PhotoDone(p.ID, p.Size)
+	}
+	f, err := os.Open(p.Path)
+	if err != nil {
+		st.PhotoFailed(p.ID, "the photo's file is gone from this device")
+		return false, nil
+	}
+	defer f.Close()
+	offset := status.Received
+	for {
+		q.progress(p, index, of, offset, true)
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			return false, err
+		}
+		status, err = c.UploadChunk(ctx, p.ID, offset, io.LimitReader(f, q.opt.ChunkSize))
+		if err != nil {
+			var e *Error
+			errors.As(err, &e)
+			switch {
+			case e != nil && e.Detail.Code == contract.CodeChecksum:
+				if p.Attempts++; p.Attempts >= 3 {
+					st.PhotoFailed(p.ID, "the photo keeps arriving damaged; add it again")
+					return false, nil
+				}
+				st.PhotoAttempt(p.ID, e.Detail.Message)
+				offset = 0
+				continue
+			case e != nil && e.Detail.Code == contract.CodeOffset:
+				if status, err = c.UploadStatus(ctx, p.ID); err != nil {
+					return false, err
+				}
+				offset = status.Received
+				continue
+			case e != nil && e.Status == http.StatusRequestEntityTooLarge:
+				st.PhotoFailed(p.ID, e.Detail.Message)
+				return false, nil
+			}
+			// Cut short: remember what arrived; the next round resumes there.
+			if s2, err2 := c.UploadStatus(ctx, p.ID); err2 == nil {
+				st.SetUploaded(p.ID, s2.Received)
+			}
+			st.PhotoAttempt(p.ID, err.Error())
+			return false, err
+		}
+		offset = status.Received
+		if err := st.SetUploaded(p.ID, offset); err != nil {
+			return false, err
+		}
+		if status.Complete {
+			return true, st.PhotoDone(p.ID, p.Size)
+		}
+	}
+}
+
+// progress records an upload's progress and tells subscribers.
+func (q *Queue) progress(p localstore.Photo, index, of int, sent int64, active bool) {
+	q.mu.Lock()
+	if active {
+		q.uploads[p.ID] = Upload{PhotoID: p.ID, JobID: p.JobID, Index: index, Of: of, Sent: sent, Size: p.Size}
+	} else {
+		delete(q.uploads, p.ID)
+	}
+	q.mu.Unlock()
+	q.Refresh()
+}
+
+// SetOffline simulates no signal, or ends the simulation; ending it tries
+// at once, as the network coming back does.
+func (q *Queue) SetOffline(off bool) {
+	q.opt.Client.SetOffline(off)
+	if !off {
+		q.SyncNow()
+	}
+	q.Refresh()
+}
+
+// Subscribe calls fn with the state now and at every change, from the
+// queue's goroutines, until cancel is called. fn must not block: a screen
+// hands the state to its UI thread.
+func (q *Queue) Subscribe(fn func(State)) (cancel func()) {
+	q.mu.Lock()
+	id := q.nextSub
+	q.nextSub++
+	q.subs[id] = fn
+	st := q.copyState()
+	q.mu.Unlock()
+	fn(st)
+	return func() {
+		q.mu.Lock()
+		delete(q.subs, id)
+		q.mu.Unlock()
+	}
+}
+
+// State returns the state now.
+func (q *Queue) State() State {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.copyState()
+}
+
+func (q *Queue) copyState() State {
+	st := q.state
+	st.Records = make(map[string]RecordState, len(q.state.Records))
+	for k, v := range q.state.Records {
+		st.Records[k] = v
+	}
+	st.Uploads = append([]Upload(nil), q.state.Uploads...)
+	return st
+}
+
+// Refresh recomputes every record's status from the store and tells
+// subscribers.
+func (q *Queue) Refresh() {
+	records, counts, err := q.recordStates()
+	if err != nil {
+		q.opt.Log.Error("sync state", "err", err)
+		return
+	}
+	q.mu.Lock()
+	q.state.At = q.opt.Now()
+	q.state.Offline = q.opt.Client.Offline()
+	q.state.Records = records
+	q.state.Queued, q.state.Held, q.state.Refused, q.state.Photos = counts[0], counts[1], counts[2], counts[3]
+	q.state.Uploads = q.state.Uploads[:0]
+	for _, u := range q.uploads {
+		q.state.Uploads = append(q.state.Uploads, u)
+	}
+	slices.SortFunc(q.state.Uploads, func(a, b Upload) int { return a.Index - b.Index })
+	st := q.copyState()
+	subs := make([]func(State), 0, len(q.subs))
+	for _, fn := range q.subs {
+		subs = append(subs, fn)
+	}
+	q.mu.Unlock()
+	for _, fn := range subs {
+		fn(st)
+	}
+}
+
+// recordStates works out each record's status: the worst of its own
+// operations and, for a job, of its items'.
+func (q *Queue) recordStates() (map[string]RecordState, [4]int, error) {
+	var counts [4]int
+	st := q.opt.Store
+	rows, err := st.OutboxStates()
+	if err != nil {
+		return nil, counts, err
+	}
+	reviews, err := st.NeedsReview()
+	if err != nil {
+		return nil, counts, err
+	}
+	photos, err := st.Photos("")
+	if err != nil {
+		return nil, counts, err
+	}
+	q.mu.Lock()
+	dataFailing := q.state.Data.Failures > 0
+	uploading := map[string]bool{}
+	for _, u := range q.uploads {
+		uploading[u.PhotoID] = true
+	}
+	q.mu.Unlock()
+
+	out := map[string]RecordState{}
+	mark := func(id, parent string, rs RecordState) {
+		for _, k := range []string{id, parent} {
+			if k == "" {
+				continue
+			}
+			if cur, ok := out[k]; !ok || rs.Status > cur.Status {
+				out[k] = rs
+			}
+		}
+	}
+	for _, r := range rows {
+		switch r.State {
+		case localstore.Queued:
+			counts[0]++
+			s := Saved
+			switch {
+			case dataFailing:
+				s = Failed
+			case r.Attempts > 0:
+				s = Waiting
+			}
+			mark(r.RecordID, r.ParentID, RecordState{Status: s})
+		case localstore.Held:
+			counts[1]++
+			mark(r.RecordID, r.ParentID, RecordState{Status: Review})
+		case localstore.Refused:
+			counts[2]++
+			reason := r.LastError
+			if r.Result != nil {
+				reason = r.Result.Message
+			}
+			mark(r.RecordID, r.ParentID, RecordState{Status: NotSent, Reason: reason})
+		}
+	}
+	for id, parent := range reviews {
+		mark(id, parent, RecordState{Status: Review})
+	}
+	for _, p := range photos {
+		switch p.State {
+		case localstore.PhotoWaiting:
+			counts[3]++
+			s := Waiting
+			if uploading[p.ID] {
+				s = Uploading
+			}
+			mark(p.ID, p.JobID, RecordState{Status: s})
+		case localstore.PhotoFailed:
+			counts[2]++
+			mark(p.ID, p.JobID, RecordState{Status: NotSent, Reason: p.Error})
+		}
+	}
+	return out, counts, nil
+}

@@ -1,0 +1,184 @@
+package syncqueue
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Status is where a record stands with the server, from best to worst.
+type Status int
+
+// The statuses a user sees, in rules.md's words.
+const (
+	Synced    Status = iota // Synced
+	Saved                   // Saved on this device
+	Waiting                 // Waiting to sync
+	Uploading               // Uploading photo 2 of 3 (43%)
+	Failed                  // Sync failed, retrying in 5 minutes
+	Review                  // Another update changed this record. Review before sending again.
+	NotSent                 // Not sent: this job is closed. Your text was kept as a draft note.
+)
+
+func (s Status) String() string {
+	return [...]string{"synced", "saved", "waiting", "uploading", "failed", "review", "not_sent"}[s]
+}
+
+// RecordState is one record's sync status.
+type RecordState struct {
+	Status Status
+	Reason string // not sent: the server's reason
+}
+
+// LaneState is how one lane is doing.
+type LaneState struct {
+	Running   bool      // a round is under way
+	LastTry   time.Time // when the last round started
+	LastOK    time.Time // when a round last went through
+	NextTry   time.Time // when the next round is due after failures; zero when none is due
+	Failures  int       // rounds failed in a row
+	LastError string
+}
+
+// Upload is a photo on its way to the server.
+type Upload struct {
+	PhotoID string
+	JobID   string
+	Index   int // 1-based, among the photos waiting
+	Of      int
+	Sent    int64
+	Size    int64
+}
+
+// Percent is how much of the photo has arrived.
+func (u Upload) Percent() int {
+	if u.Size <= 0 {
+		return 0
+	}
+	return int(math.Floor(float64(u.Sent) * 100 / float64(u.Size)))
+}
+
+// State is everything the screens show about syncing, at one moment.
+type State struct {
+	At        time.Time
+	Offline   bool // no signal is being simulated
+	SignedOut bool // the server no longer accepts the sign-in
+	Data      LaneState
+	Media     LaneState
+	Queued    int // edits waiting to reach the server
+	Held      int // edits held for review
+	Refused   int // edits not sent
+	Photos    int // photos waiting to upload
+	Records   map[string]RecordState
+	Uploads   []Upload
+	Summary   string // one line about the last round that moved something
+}
+
+// Record returns a record's status; records with nothing pending are Synced.
+func (s State) Record(id string) RecordState {
+	if rs, ok := s.Records[id]; ok {
+		return rs
+	}
+	return RecordState{Status: Synced}
+}
+
+// Words says a record's status in plain words, as rules.md has them.
+func (s State) Words(id string, now time.Time) string {
+	rs := s.Record(id)
+	switch rs.Status {
+	case Saved:
+		return "Saved on this device"
+	case Waiting:
+		return "Waiting to sync"
+	case Uploading:
+		for _, u := range s.Uploads {
+			if u.JobID == id || u.PhotoID == id {
+				return fmt.Sprintf("Uploading photo %d of %d (%d%%)", u.Index, u.Of, u.Percent())
+			}
+		}
+		return "Waiting to sync"
+	case Failed:
+		return "Sync failed, " + retryWords(s.nextTry(), now)
+	case Review:
+		return "Another update changed this record. Review before sending again."
+	case NotSent:
+		if rs.Reason != "" {
+			return "Not sent: " + rs.Reason
+		}
+		return "Not sent"
+	}
+	return "Synced"
+}
+
+func (s State) nextTry() time.Time {
+	if s.Data.Failures > 0 {
+		return s.Data.NextTry
+	}
+	return s.Media.NextTry
+}
+
+// Line is the one line the sync bar shows for the whole device.
+func (s State) Line(now time.Time) string {
+	switch {
+	case s.SignedOut:
+		return "Signed out on the server: sign in again to sync."
+	case s.Refused > 0:
+		return fmt.Sprintf("%s not sent. Open %s to see why; your input was kept.", plural(s.Refused, "change"), them(s.Refused))
+	case s.Held > 0:
+		return "Another update changed a record. Review before sending again."
+	}
+	pending := s.Queued + s.Photos
+	if pending == 0 {
+		if s.Data.Failures > 0 {
+			return "Synced as far as this device knows; checking again " + retryWords(s.Data.NextTry, now) + "."
+		}
+		return "Synced"
+	}
+	waiting := plural(s.Queued, "change")
+	if s.Queued == 0 {
+		waiting = plural(s.Photos, "photo")
+	}
+	switch {
+	case s.Offline:
+		return fmt.Sprintf("Saved on this device (%s). No signal: will sync when it is back.", waiting)
+	case s.Data.Failures > 0 && s.Queued > 0:
+		return fmt.Sprintf("Saved on this device (%s). Sync failed, %s.", waiting, retryWords(s.Data.NextTry, now))
+	case len(s.Uploads) > 0:
+		u := s.Uploads[0]
+		return fmt.Sprintf("Uploading photo %d of %d (%d%%)", u.Index, u.Of, u.Percent())
+	case s.Media.Failures > 0 && s.Queued == 0:
+		return fmt.Sprintf("Saved on this device (%s). Upload failed, %s.", waiting, retryWords(s.Media.NextTry, now))
+	}
+	return fmt.Sprintf("Waiting to sync (%s)", waiting)
+}
+
+// retryWords says when the next try is: "retrying in 5 minutes".
+func retryWords(next, now time.Time) string {
+	if next.IsZero() {
+		return "retrying soon"
+	}
+	d := next.Sub(now)
+	switch {
+	case d <= time.Second:
+		return "retrying now"
+	case d < time.Minute:
+		return "retrying in " + plural(int(math.Ceil(d.Seconds())), "second")
+	case d < time.Hour:
+		return "retrying in " + plural(int(math.Round(d.Minutes())), "minute")
+	}
+	return "retrying in " + plural(int(math.Round(d.Hours())), "hour")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func them(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}

@@ -1,0 +1,121 @@
+package syncqueue
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"fieldsync/contract"
+)
+
+// roundLog collects what one sync round did, for the one-line summary.
+type roundLog struct {
+	synced  []string // kinds of edits that reached the server
+	held    []string // sentences about edits held for review
+	refused []string // sentences about edits not sent
+}
+
+func (l *roundLog) add(op contract.Operation, r contract.Result, office func(userID string) bool) {
+	kind := opKind(op)
+	final := r.Final()
+	switch final.Outcome {
+	case contract.Applied:
+		if !slices.Contains(l.synced, kind) {
+			l.synced = append(l.synced, kind)
+		}
+	case contract.Held:
+		why := "someone else changed it"
+		switch final.Code {
+		case contract.CodeOwnership:
+			why = "the " + op.RecordType + " was reassigned"
+		case contract.CodeVoided:
+			why = "the " + op.RecordType + " was voided"
+		case contract.CodeReviewOpen:
+			why = "it is already under review"
+		default:
+			if final.Server != nil && final.Server.UserID != "" && office(final.Server.UserID) {
+				why = "someone changed it in the office"
+			}
+		}
+		s := fmt.Sprintf("%s needs review because %s.", capital(heldSubject(op, kind)), why)
+		if !slices.Contains(l.held, s) {
+			l.held = append(l.held, s)
+		}
+	case contract.Refused:
+		s := fmt.Sprintf("%s not sent: %s", capital(kind), final.Message)
+		if !slices.Contains(l.refused, s) {
+			l.refused = append(l.refused, s)
+		}
+	}
+}
+
+func (l *roundLog) photoUploaded() {
+	if !slices.Contains(l.synced, "photos") {
+		l.synced = append(l.synced, "photos")
+	}
+}
+
+// line is the summary, or "" when the round moved nothing.
+func (l *roundLog) line() string {
+	var parts []string
+	if len(l.synced) > 0 {
+		parts = append(parts, "Your "+andList(l.synced)+" synced.")
+	}
+	parts = append(parts, l.held...)
+	parts = append(parts, l.refused...)
+	return strings.Join(parts, " ")
+}
+
+// opKind names what an operation changed, in the words of the summary.
+func opKind(op contract.Operation) string {
+	switch op.RecordType {
+	case "note":
+		return "notes"
+	case "photo":
+		return "photos"
+	case "part":
+		return "parts"
+	case contract.ReviewType:
+		return "review decisions"
+	}
+	switch op.Action {
+	case contract.ActionCreate:
+		return "new " + op.RecordType + "s"
+	case contract.ActionTransition:
+		return op.RecordType + " status"
+	case contract.ActionVoid:
+		return "voids"
+	case contract.ActionReassign:
+		return "assignments"
+	case contract.ActionReopen:
+		return "reopened " + op.RecordType + "s"
+	}
+	for g := range op.Bases {
+		return op.RecordType + " " + strings.ReplaceAll(g, "_", " ")
+	}
+	return op.RecordType + " changes"
+}
+
+func heldSubject(op contract.Operation, kind string) string {
+	if strings.HasSuffix(kind, "s") && op.RecordType != "job" {
+		return "your " + strings.TrimSuffix(kind, "s")
+	}
+	return kind
+}
+
+func andList(words []string) string {
+	switch len(words) {
+	case 1:
+		return words[0]
+	case 2:
+		return words[0] + " and " + words[1]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + ", and " + words[len(words)-1]
+}
+
+func capital(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
