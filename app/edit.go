@@ -191,8 +191,8 @@ func typed(typ, s string) any {
 		}
 		return strings.Split(s, ",")
 	}
-	if s == "" && typ != contract.TypeText {
-		return nil
+	if s == "" {
+		return nil // an emptied field is cleared
 	}
 	return s
 }

@@ -258,6 +258,19 @@ func (a *App) Customers() ([]*contract.Record, error) {
 	return out, nil
 }
 
+// Invoices returns every invoice on the device (finance and the office).
+func (a *App) Invoices() ([]*contract.Record, error) {
+	all, err := a.store.Records("invoice")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*contract.Record, 0, len(all))
+	for _, e := range all {
+		out = append(out, e.View)
+	}
+	return out, nil
+}
+
 // Reviews returns the open review items the device knows.
 func (a *App) Reviews() ([]contract.Review, error) { return a.store.Reviews(true) }
 

@@ -1,0 +1,56 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"fyne.io/fyne/v2"
+
+	fsapp "fieldsync/app"
+)
+
+// Launch is how the app starts: where its data lives and, for demos and
+// testers, whom to sign in as.
+type Launch struct {
+	Store    string // storage directory; empty means the app's own storage
+	Server   string // server address to use until the user signs in elsewhere
+	User     string // sign in as this user at start, if set
+	Password string
+	Title    string
+}
+
+// Start opens the client over the app's storage, signs in if asked, and
+// shows the window. The caller runs the app, then calls Stop.
+func Start(a fyne.App, l Launch) (*UI, error) {
+	dir := l.Store
+	if dir == "" {
+		dir = filepath.Join(a.Storage().RootURI().Path(), "data")
+	}
+	core, err := fsapp.Open(dir, fsapp.Config{ServerURL: l.Server, Background: true})
+	if err != nil {
+		return nil, fmt.Errorf("open the device store: %w", err)
+	}
+	if l.User != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		_, err := core.Login(ctx, l.Server, l.User, l.Password)
+		cancel()
+		if err != nil {
+			core.Close(context.Background())
+			return nil, err
+		}
+	}
+	u := New(a, core, Options{Title: l.Title})
+	u.Show()
+	return u, nil
+}
+
+// Stop closes the window's goroutines and the client; work not yet sent
+// stays on the device for next time.
+func (u *UI) Stop() error {
+	u.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return u.core.Close(ctx)
+}

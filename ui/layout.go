@@ -1,0 +1,74 @@
+package ui
+
+import (
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+)
+
+// wideWidth is the width from which a list and its detail sit side by
+// side: tablets and desktops. Narrower, a phone held upright shows one at
+// a time, with a Back button.
+const wideWidth = 720
+
+// listDetail lays out a list and the detail of its selected item.
+type listDetail struct {
+	list, detail fyne.CanvasObject
+	back         *widget.Button
+	open         bool // a detail is open (matters when narrow)
+	wide         bool
+	obj          *fyne.Container
+}
+
+func newListDetail(list, detail fyne.CanvasObject) *listDetail {
+	ld := &listDetail{list: list}
+	ld.back = widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), ld.close)
+	ld.detail = container.NewBorder(container.NewHBox(ld.back), nil, nil, nil, detail)
+	ld.obj = container.New(ld, ld.list, ld.detail)
+	return ld
+}
+
+// show opens the detail; on a phone it takes the screen.
+func (ld *listDetail) show() {
+	ld.open = true
+	ld.obj.Refresh()
+}
+
+func (ld *listDetail) close() {
+	ld.open = false
+	ld.obj.Refresh()
+}
+
+// Layout implements fyne.Layout.
+func (ld *listDetail) Layout(_ []fyne.CanvasObject, size fyne.Size) {
+	ld.wide = size.Width >= wideWidth
+	pad := theme.Padding()
+	switch {
+	case ld.wide:
+		lw := size.Width * 0.38
+		ld.list.Show()
+		ld.detail.Show()
+		ld.back.Hide()
+		ld.list.Move(fyne.NewPos(0, 0))
+		ld.list.Resize(fyne.NewSize(lw, size.Height))
+		ld.detail.Move(fyne.NewPos(lw+pad, 0))
+		ld.detail.Resize(fyne.NewSize(size.Width-lw-pad, size.Height))
+	case ld.open:
+		ld.list.Hide()
+		ld.detail.Show()
+		ld.back.Show()
+		ld.detail.Move(fyne.NewPos(0, 0))
+		ld.detail.Resize(size)
+	default:
+		ld.detail.Hide()
+		ld.list.Show()
+		ld.list.Move(fyne.NewPos(0, 0))
+		ld.list.Resize(size)
+	}
+}
+
+// MinSize implements fyne.Layout.
+func (ld *listDetail) MinSize(_ []fyne.CanvasObject) fyne.Size {
+	return ld.list.MinSize().Max(ld.detail.MinSize())
+}

@@ -1,0 +1,255 @@
+package ui
+
+import (
+	"slices"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+	"github.com/google/uuid"
+
+	fsapp "fieldsync/app"
+	"fieldsync/contract"
+	"fieldsync/syncqueue"
+)
+
+const anyChoice = "Any"
+
+// officeScreen is the desktop's: the jobs board, the review queue,
+// customers, invoices for finance, and settings.
+type officeScreen struct {
+	u       *UI
+	state   *widget.Select
+	tech    *widget.Select
+	attn    *widget.Check
+	jobs    *jobList
+	view    *jobView
+	slot    *fyne.Container
+	split   *listDetail
+	reviews *reviewQueue
+	custs   *customersTab
+	tabs    *container.AppTabs
+	invs    *widget.List
+	invData []*contract.Record
+}
+
+func newOfficeScreen(u *UI) *officeScreen { return &officeScreen{u: u} }
+
+func (s *officeScreen) build() fyne.CanvasObject {
+	me, _ := s.u.core.Me()
+	rules := s.u.core.Rules()
+	s.jobs = newJobList(s.u, func(j fsapp.Job) { s.onOpen(j.ID) })
+	states := append([]string{anyChoice}, wordsList(rules.Record("job").Machine.States)...)
+	s.state = widget.NewSelect(states, func(string) { s.refresh() })
+	s.state.SetSelected(anyChoice)
+	s.tech = widget.NewSelect([]string{anyChoice}, func(string) { s.refresh() })
+	s.tech.SetSelected(anyChoice)
+	s.attn = widget.NewCheck("Needs attention", func(bool) { s.refresh() })
+	filters := container.NewHBox(widget.NewLabel("State"), s.state, widget.NewLabel("Technician"), s.tech, s.attn)
+	var tools []fyne.CanvasObject
+	if rules.RoleIn(me.Role, rules.Record("job").Create) {
+		tools = append(tools, widget.NewButtonWithIcon("New job", theme.ContentAddIcon(), func() { showNewJob(s.u, s.onOpen) }))
+	}
+	head := container.NewVBox(container.NewBorder(nil, nil, widget.NewLabelWithStyle("Jobs board", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), container.NewHBox(tools...)),
+		container.NewHScroll(filters))
+	list := container.NewBorder(head, nil, nil, nil, s.jobs.build())
+	s.slot = container.NewStack(container.NewCenter(widget.NewLabel("Open a job to see it here.")))
+	s.split = newListDetail(list, s.slot)
+
+	s.reviews = newReviewQueue(s.u)
+	s.custs = newCustomersTab(s.u)
+	s.tabs = container.NewAppTabs(
+		container.NewTabItemWithIcon("Jobs", theme.ListIcon(), s.split.obj),
+		container.NewTabItemWithIcon("Reviews", theme.QuestionIcon(), s.reviews.build()),
+		container.NewTabItemWithIcon("Customers", theme.AccountIcon(), s.custs.build()),
+	)
+	if rules.RoleIn(me.Role, []string{"finance"}) {
+		s.tabs.Append(container.NewTabItemWithIcon("Invoices", theme.DocumentIcon(), s.buildInvoices()))
+	}
+	s.tabs.Append(container.NewTabItemWithIcon("Settings", theme.SettingsIcon(), newSettings(s.u).build()))
+	return s.tabs
+}
+
+func (s *officeScreen) onOpen(id string) {
+	s.view = newJobView(s.u, id)
+	s.slot.Objects = []fyne.CanvasObject{s.view.build()}
+	s.slot.Refresh()
+	s.view.refresh()
+	s.split.show()
+	if s.tabs != nil {
+		s.tabs.SelectIndex(0)
+	}
+}
+
+func (s *officeScreen) refresh() {
+	jobs, err := s.u.core.Jobs()
+	if err != nil {
+		s.u.showError(err)
+		return
+	}
+	techs := []string{anyChoice}
+	for _, j := range jobs {
+		if j.OwnerName != "" && !slices.Contains(techs, j.OwnerName) {
+			techs = append(techs, j.OwnerName)
+		}
+	}
+	if !slices.Equal(s.tech.Options, techs) {
+		s.tech.Options = techs
+		s.tech.Refresh()
+	}
+	state := strings.ReplaceAll(s.state.Selected, " ", "_")
+	tech := s.tech.Selected
+	attn := s.attn.Checked
+	s.jobs.keep = func(j fsapp.Job) bool {
+		switch {
+		case state != anyChoice && state != "" && j.Status != state:
+			return false
+		case tech != anyChoice && tech != "" && j.OwnerName != tech:
+			return false
+		case attn && j.SyncState != syncqueue.Review && j.SyncState != syncqueue.NotSent && j.SyncState != syncqueue.Failed && !j.Duplicate:
+			return false
+		}
+		return true
+	}
+	s.jobs.set(jobs)
+	if s.view != nil {
+		s.view.refresh()
+	}
+	s.reviews.refresh()
+	s.custs.refresh()
+	if s.invs != nil {
+		s.refreshInvoices()
+	}
+}
+
+func (s *officeScreen) buildInvoices() fyne.CanvasObject {
+	s.invs = widget.NewList(func() int { return len(s.invData) },
+		func() fyne.CanvasObject { return widget.NewLabel("invoice") },
+		func(id widget.ListItemID, o fyne.CanvasObject) {
+			if id >= len(s.invData) {
+				return
+			}
+			r := s.invData[id]
+			o.(*widget.Label).SetText(strings.Join([]string{s.customerName(r.Text("customer_id")),
+				"total " + fsapp.FieldText(r, "total"), words(r.Text("status")), s.u.state.Words(r.ID, s.u.now())}, " · "))
+		})
+	return s.invs
+}
+
+func (s *officeScreen) refreshInvoices() {
+	invs, err := s.u.core.Invoices()
+	if err == nil {
+		s.invData = invs
+		s.invs.Refresh()
+	}
+}
+
+func (s *officeScreen) customerName(id string) string {
+	cs, _ := s.u.core.Customers()
+	for _, c := range cs {
+		if c.ID == id {
+			return c.Text("name")
+		}
+	}
+	return "—"
+}
+
+// customersTab lists customers and edits one (the office).
+type customersTab struct {
+	u      *UI
+	list   *widget.List
+	data   []*contract.Record
+	id     string // the customer open; a new one has a fresh id
+	isNew  bool
+	fields map[string]*widget.Entry
+	form   *widget.Form
+	hint   *widget.Label
+}
+
+var customerFields = []string{"name", "nickname", "phone", "email", "billing_contact", "description"}
+
+func newCustomersTab(u *UI) *customersTab {
+	return &customersTab{u: u, fields: map[string]*widget.Entry{}}
+}
+
+func (c *customersTab) build() fyne.CanvasObject {
+	c.list = widget.NewList(func() int { return len(c.data) },
+		func() fyne.CanvasObject { return widget.NewLabel("customer") },
+		func(id widget.ListItemID, o fyne.CanvasObject) {
+			if id < len(c.data) {
+				r := c.data[id]
+				o.(*widget.Label).SetText(r.Text("name") + " · " + c.u.state.Words(r.ID, c.u.now()))
+			}
+		})
+	c.list.OnSelected = func(id widget.ListItemID) {
+		if id < len(c.data) {
+			c.open(c.data[id], false)
+		}
+	}
+	var items []*widget.FormItem
+	for _, f := range customerFields {
+		e := widget.NewEntry()
+		c.fields[f] = e
+		items = append(items, widget.NewFormItem(capital(words(f)), e))
+	}
+	c.form = widget.NewForm(items...)
+	c.form.SubmitText = "Save customer"
+	c.form.OnSubmit = c.onSave
+	c.hint = widget.NewLabel("Customer details: the latest change wins; the one it replaced stays in the history.")
+	c.hint.Wrapping = fyne.TextWrapWord
+	add := widget.NewButtonWithIcon("New customer", theme.ContentAddIcon(), func() { c.open(nil, true) })
+	right := container.NewVScroll(container.NewVBox(c.hint, c.form))
+	return container.NewHSplit(container.NewBorder(add, nil, nil, nil, c.list), right)
+}
+
+func (c *customersTab) open(r *contract.Record, isNew bool) {
+	c.isNew = isNew
+	if isNew {
+		c.id = uuid.NewString()
+	} else {
+		c.id = r.ID
+	}
+	for _, f := range customerFields {
+		v := ""
+		if r != nil {
+			v = r.Text(f)
+		}
+		c.fields[f].SetText(v)
+	}
+}
+
+func (c *customersTab) onSave() {
+	if c.id == "" {
+		return
+	}
+	vals := map[string]any{}
+	for _, f := range customerFields {
+		vals[f] = c.fields[f].Text
+	}
+	var err error
+	if c.isNew {
+		_, err = c.u.core.NewCustomer(c.id, vals)
+		if err == nil {
+			c.isNew = false
+		}
+	} else {
+		_, err = c.u.core.SetFields(c.id, vals)
+	}
+	if err != nil {
+		dialog.ShowError(err, c.u.win)
+		return
+	}
+	c.u.core.Queue().Refresh()
+}
+
+func (c *customersTab) refresh() {
+	cs, err := c.u.core.Customers()
+	if err != nil {
+		return
+	}
+	c.data = cs
+	c.list.Refresh()
+}

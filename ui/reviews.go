@@ -1,0 +1,190 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
+
+	"fieldsync/contract"
+)
+
+// reviewQueue lists open review items and shows one with both versions
+// side by side: who, when, which device, and why they collided. The office
+// keeps one or types a value; a technician reads it.
+type reviewQueue struct {
+	u      *UI
+	list   *widget.List
+	items  []contract.Review
+	openID string
+	detail *fyne.Container
+	empty  *widget.Label
+}
+
+func newReviewQueue(u *UI) *reviewQueue {
+	return &reviewQueue{u: u, detail: container.NewVBox(), empty: widget.NewLabel("Nothing to review.")}
+}
+
+func (q *reviewQueue) build() fyne.CanvasObject {
+	q.list = widget.NewList(func() int { return len(q.items) },
+		func() fyne.CanvasObject {
+			l := widget.NewLabel("J-0000 status: reason")
+			l.Wrapping = fyne.TextWrapWord
+			return l
+		},
+		func(id widget.ListItemID, o fyne.CanvasObject) {
+			if id < len(q.items) {
+				rv := q.items[id]
+				o.(*widget.Label).SetText(fmt.Sprintf("%s %s — %s", orDash(rv.Number), words(rv.Group), rv.Reason))
+			}
+		})
+	q.list.OnSelected = func(id widget.ListItemID) {
+		if id < len(q.items) {
+			q.openID = q.items[id].ID
+			q.showDetail()
+		}
+	}
+	return container.NewHSplit(container.NewStack(q.list, container.NewCenter(q.empty)), container.NewVScroll(q.detail))
+}
+
+func (q *reviewQueue) refresh() {
+	items, err := q.u.core.Reviews()
+	if err != nil {
+		return
+	}
+	q.items = items
+	if len(items) == 0 {
+		q.empty.Show()
+	} else {
+		q.empty.Hide()
+	}
+	q.list.Refresh()
+	q.showDetail()
+}
+
+func (q *reviewQueue) showDetail() {
+	q.detail.RemoveAll()
+	i := slices.IndexFunc(q.items, func(r contract.Review) bool { return r.ID == q.openID })
+	if i < 0 {
+		q.detail.Add(widget.NewLabel("Choose an item to see both versions."))
+		return
+	}
+	rv := q.items[i]
+	me, _ := q.u.core.Me()
+	canResolve := q.u.core.Rules().RoleIn(me.Role, resolvers(q.u, rv))
+	title := widget.NewLabelWithStyle(fmt.Sprintf("%s %s · %s", orDash(rv.Number), rv.Title, words(rv.Group)), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	reason := widget.NewLabel(rv.Reason)
+	reason.Wrapping = fyne.TextWrapWord
+	q.detail.Add(title)
+	q.detail.Add(reason)
+	if rv.Kind == contract.KindDuplicate {
+		q.detail.Add(widget.NewLabel("A job that looks like another one made on a different device."))
+		if canResolve {
+			merge := widget.NewButton("Merge into the existing job", func() { q.resolve(rv, contract.Merge, "", nil) })
+			both := widget.NewButton("Keep both", func() { q.resolve(rv, contract.KeepBoth, "", nil) })
+			q.detail.Add(container.NewHBox(merge, both))
+		}
+		return
+	}
+	server := versionCard("On the server", rv.Server.Values, rv.Server.UserName, rv.Server.DeviceID, rv.Server.DeviceTime.Local().Format("2 Jan 15:04"))
+	var cols []fyne.CanvasObject
+	if canResolve {
+		cols = append(cols, container.NewVBox(server, widget.NewButton("Keep the server's", func() { q.resolve(rv, contract.KeepServer, "", nil) })))
+	} else {
+		cols = append(cols, server)
+	}
+	for _, e := range rv.Device {
+		e := e
+		card := versionCard("From a device", e.Values, e.UserName, e.DeviceID, e.DeviceTime.Local().Format("2 Jan 15:04"))
+		if canResolve {
+			cols = append(cols, container.NewVBox(card, widget.NewButton("Take this one", func() { q.resolve(rv, contract.TakeDevice, e.OpID, nil) })))
+		} else {
+			cols = append(cols, card)
+		}
+	}
+	q.detail.Add(container.NewGridWithColumns(len(cols), cols...))
+	if !canResolve {
+		note := widget.NewLabel("The office decides. Your version is kept in this review, and nothing you entered is lost.")
+		note.Wrapping = fyne.TextWrapWord
+		q.detail.Add(note)
+		return
+	}
+	// Type a value: one entry per field of the group.
+	entries := map[string]*widget.Entry{}
+	var items []*widget.FormItem
+	for _, f := range sortedKeys(rv.Server.Values) {
+		e := widget.NewEntry()
+		e.SetText(shortJSON(rv.Server.Values[f]))
+		entries[f] = e
+		items = append(items, widget.NewFormItem(capital(words(f)), e))
+	}
+	form := widget.NewForm(items...)
+	form.SubmitText = "Use these values"
+	form.OnSubmit = func() {
+		vals := map[string]any{}
+		for f, e := range entries {
+			v := strings.TrimSpace(e.Text)
+			if f == "status" {
+				v = strings.ReplaceAll(v, " ", "_")
+			}
+			vals[f] = v
+		}
+		q.resolve(rv, contract.TypeValue, "", vals)
+	}
+	q.detail.Add(widget.NewCard("Or type a value", "", form))
+}
+
+func resolvers(u *UI, rv contract.Review) []string {
+	rules := u.core.Rules()
+	rr := rules.Record(rv.RecordType)
+	if rr == nil {
+		return nil
+	}
+	if rr.IsItem() {
+		rr = rules.Record(rr.Parent)
+	}
+	return rr.Resolve
+}
+
+func versionCard(title string, values map[string]json.RawMessage, who, device, when string) fyne.CanvasObject {
+	var lines []string
+	for _, k := range sortedKeys(values) {
+		lines = append(lines, fmt.Sprintf("%s: %s", words(k), shortJSON(values[k])))
+	}
+	body := widget.NewLabel(strings.Join(lines, "\n") + fmt.Sprintf("\n\nBy %s on %s, %s", orDash(who), orDash(device), when))
+	body.Wrapping = fyne.TextWrapWord
+	return widget.NewCard(title, "", body)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (q *reviewQueue) resolve(rv contract.Review, choice, entry string, values map[string]any) {
+	if err := q.u.core.Resolve(rv.ID, choice, entry, values); err != nil {
+		dialog.ShowError(err, q.u.win)
+		return
+	}
+	q.u.core.Queue().Refresh()
+	q.u.core.Queue().SyncNow()
+	dialog.ShowInformation("Resolved", "Your decision is saved and goes to the server with the next sync.", q.u.win)
+}
+
+// showReviews opens the review queue in a window-sized dialog.
+func showReviews(u *UI) {
+	q := newReviewQueue(u)
+	obj := q.build()
+	q.refresh()
+	d := dialog.NewCustom("Review", "Close", container.NewGridWrap(fyne.NewSize(900, 560), obj), u.win)
+	d.Show()
+}

@@ -1,0 +1,65 @@
+package ui
+
+import (
+	"context"
+	"errors"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	fsapp "fieldsync/app"
+)
+
+// settings: the server address, simulating no signal, signing out.
+type settings struct {
+	u *UI
+}
+
+func newSettings(u *UI) *settings { return &settings{u: u} }
+
+func (s *settings) build() fyne.CanvasObject {
+	me, _ := s.u.core.Me()
+	who := widget.NewLabel("Signed in as " + me.Name + " (" + me.Role + ")")
+	server := widget.NewLabel("Server: " + s.u.core.ServerURL())
+	offline := widget.NewCheck("Simulate no signal (for testers)", s.onOffline)
+	offline.SetChecked(s.u.core.Offline())
+	signOut := widget.NewButtonWithIcon("Sign out", theme.LogoutIcon(), s.onSignOut)
+	return container.NewVBox(who, server, offline, signOut)
+}
+
+func (s *settings) onOffline(on bool) {
+	if err := s.u.core.SetOffline(on); err != nil {
+		s.u.showError(err)
+	}
+}
+
+func (s *settings) onSignOut() {
+	s.signOut(false)
+}
+
+func (s *settings) signOut(force bool) {
+	s.u.async(func(ctx context.Context) error { return s.u.core.Logout(ctx, force) }, func(err error) {
+		var unsynced *fsapp.UnsyncedError
+		switch {
+		case errors.As(err, &unsynced):
+			dialog.ShowConfirm("Unsynced work", "This device has work the server does not have yet: "+unsynced.Error()+
+				". Sign out anyway?", func(ok bool) {
+				if ok {
+					s.signOut(true)
+				}
+			}, s.u.win)
+		case err != nil:
+			s.u.showError(err)
+		default:
+			s.u.showSignIn()
+		}
+	})
+}
+
+// showSettings opens the settings in a dialog (technicians' screen).
+func showSettings(u *UI) {
+	dialog.ShowCustom("Settings", "Close", newSettings(u).build(), u.win)
+}

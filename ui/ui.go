@@ -1,0 +1,172 @@
+// Package ui is FieldSync's Fyne screens: technicians' screens on phones and
+// tablets, and the office's on the desktop. It shows what the client facade
+// (package app) knows and never touches SQL or HTTP itself. Every change
+// that starts on another goroutine reaches the screen through fyne.Do.
+package ui
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+
+	fsapp "fieldsync/app"
+	"fieldsync/syncqueue"
+)
+
+// UI is the app's window and its screens.
+type UI struct {
+	fyne fyne.App
+	win  fyne.Window
+	core *fsapp.App
+	now  func() time.Time
+
+	bar    *syncBar
+	banner *banner
+
+	state  syncqueue.State // the last sync state seen, on the UI thread
+	unsub  func()
+	main   screen // the signed-in screen, or nil
+	ticker *time.Ticker
+
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// screen is a signed-in screen that follows the sync state.
+type screen interface {
+	build() fyne.CanvasObject
+	refresh()
+}
+
+// Options configure the UI.
+type Options struct {
+	Title string
+	Now   func() time.Time
+}
+
+// New makes the UI in a new window of a.
+func New(a fyne.App, core *fsapp.App, opt Options) *UI {
+	if opt.Title == "" {
+		opt.Title = "FieldSync"
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	u := &UI{fyne: a, core: core, now: opt.Now, win: a.NewWindow(opt.Title)}
+	u.ctx, u.cancel = context.WithCancel(context.Background())
+	u.bar = newSyncBar(u)
+	u.banner = newBanner(u)
+	u.win.Resize(fyne.NewSize(1100, 720))
+	u.win.SetOnClosed(u.Close)
+	a.Lifecycle().SetOnEnteredForeground(u.onForeground)
+	a.Lifecycle().SetOnExitedForeground(u.onBackground)
+	return u
+}
+
+// Window is the UI's window.
+func (u *UI) Window() fyne.Window { return u.win }
+
+// Show builds the first screen: sign-in, or the work of whoever is signed in.
+func (u *UI) Show() {
+	if _, ok := u.core.Me(); ok {
+		u.showMain()
+	} else {
+		u.showSignIn()
+	}
+	u.unsub = u.core.Subscribe(u.onState)
+	// The sync bar counts down to the next retry, so it ticks.
+	u.ticker = time.NewTicker(time.Second)
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		for {
+			select {
+			case <-u.ctx.Done():
+				return
+			case <-u.ticker.C:
+				fyne.Do(u.bar.refresh)
+			}
+		}
+	}()
+	u.win.Show()
+}
+
+// Close stops the UI's goroutines.
+func (u *UI) Close() {
+	if u.unsub != nil {
+		u.unsub()
+	}
+	if u.ticker != nil {
+		u.ticker.Stop()
+	}
+	u.cancel()
+	u.wg.Wait()
+}
+
+// onState receives sync states from the queue's goroutines.
+func (u *UI) onState(st syncqueue.State) {
+	fyne.Do(func() {
+		u.state = st
+		u.bar.refresh()
+		u.banner.refresh()
+		if u.main != nil {
+			u.main.refresh()
+		}
+	})
+}
+
+func (u *UI) onForeground() {
+	u.async(func(ctx context.Context) error { return u.core.Foreground(ctx, true) }, nil)
+}
+
+func (u *UI) onBackground() {
+	u.async(func(ctx context.Context) error { return u.core.Foreground(ctx, false) }, nil)
+}
+
+// async runs slow work (the network) off the UI thread and then calls done
+// on it. The UI waits for these on Close.
+func (u *UI) async(work func(context.Context) error, done func(error)) {
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		err := work(u.ctx)
+		if done != nil {
+			fyne.Do(func() { done(err) })
+		}
+	}()
+}
+
+// showMain shows the signed-in screens for the user's role.
+func (u *UI) showMain() {
+	me, _ := u.core.Me()
+	if u.core.Rules().RoleIn(me.Role, []string{"technician"}) {
+		u.main = newTechScreen(u)
+	} else {
+		u.main = newOfficeScreen(u)
+	}
+	u.setContent(u.main.build())
+	u.main.refresh()
+}
+
+func (u *UI) showSignIn() {
+	u.main = nil
+	u.win.SetContent(newSignIn(u).build())
+}
+
+// setContent puts a screen between the banner and the sync bar, which are
+// always there.
+func (u *UI) setContent(body fyne.CanvasObject) {
+	u.win.SetContent(container.NewBorder(u.banner.build(), u.bar.build(), nil, nil, body))
+}
+
+// showError tells the user what went wrong, in the words the app gives.
+func (u *UI) showError(err error) {
+	if err != nil {
+		dialog.ShowError(err, u.win)
+	}
+}
