@@ -10,14 +10,20 @@ export LANG := en_US.UTF-8
 FUZZTIME ?= 10s
 GO_FILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: demo test setup check unit fuzz bench server
+.PHONY: demo demo-server test setup check unit uiheadless crosscheck fuzz bench figures server screenshots
 
 demo: setup
+	scripts/demo
+
+# The server alone, with demo data, for trying the protocol with curl.
+demo-server: setup
 	go run ./server/cmd/fieldsyncd demo
 
 # test: formatting, vet, every unit and end-to-end test under the race
-# detector, each fuzz target for $(FUZZTIME), and one pass of each benchmark.
-test: setup check unit fuzz bench
+# detector (the UI's too, on Fyne's headless driver), the phone
+# cross-compile check, each fuzz target for $(FUZZTIME), and one pass of
+# each benchmark.
+test: setup check unit uiheadless crosscheck fuzz bench
 
 setup:
 	@scripts/setup
@@ -28,6 +34,13 @@ check:
 
 unit:
 	go test -race -count=1 -timeout 20m ./...
+
+# The UI's tests need no display and no cgo.
+uiheadless:
+	CGO_ENABLED=0 go test -count=1 ./ui/...
+
+crosscheck:
+	scripts/crosscheck
 
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseRules$$' -fuzztime $(FUZZTIME) ./contract
@@ -43,3 +56,8 @@ figures:
 
 server:
 	go build -o fieldsyncd ./server/cmd/fieldsyncd
+
+# Screenshots of the real desktop app under Xvfb, into docs/screenshots.
+screenshots:
+	scripts/setup --screenshots
+	scripts/screenshots

@@ -43,10 +43,12 @@ func (s *officeScreen) build() fyne.CanvasObject {
 	rules := s.u.core.Rules()
 	s.jobs = newJobList(s.u, func(j fsapp.Job) { s.onOpen(j.ID) })
 	states := append([]string{anyChoice}, wordsList(rules.Record("job").Machine.States)...)
-	s.state = widget.NewSelect(states, func(string) { s.refresh() })
+	s.state = widget.NewSelect(states, nil)
 	s.state.SetSelected(anyChoice)
-	s.tech = widget.NewSelect([]string{anyChoice}, func(string) { s.refresh() })
+	s.state.OnChanged = func(string) { s.refresh() }
+	s.tech = widget.NewSelect([]string{anyChoice}, nil)
 	s.tech.SetSelected(anyChoice)
+	s.tech.OnChanged = func(string) { s.refresh() }
 	s.attn = widget.NewCheck("Needs attention", func(bool) { s.refresh() })
 	filters := container.NewHBox(widget.NewLabel("State"), s.state, widget.NewLabel("Technician"), s.tech, s.attn)
 	var tools []fyne.CanvasObject
