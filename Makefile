@@ -41,6 +41,7 @@ uiheadless:
 
 crosscheck:
 	scripts/crosscheck
+	scripts/bindcheck
 
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseRules$$' -fuzztime $(FUZZTIME) ./contract

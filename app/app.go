@@ -193,8 +193,9 @@ func (a *App) user(id string) (contract.User, bool) {
 }
 
 // Login signs in to the server at serverURL (empty: the one last used) and
-// fetches the rules and the people, then syncs. Another user's data is
-// never shown: signing in as someone else starts from an empty device.
+// fetches the rules and the people. With the background loops on, a sync
+// starts at once; without, the caller runs SyncRound. Another user's data
+// is never shown: signing in as someone else starts from an empty device.
 func (a *App) Login(ctx context.Context, serverURL, user, password string) (contract.User, error) {
 	if serverURL != "" {
 		if err := a.client.SetBaseURL(serverURL); err != nil {
@@ -229,8 +230,8 @@ func (a *App) Login(ctx context.Context, serverURL, user, password string) (cont
 	}
 	if a.cfg.Background {
 		a.queue.Start()
+		a.queue.SyncNow()
 	}
-	a.queue.SyncNow()
 	a.queue.Refresh()
 	return resp.User, nil
 }

@@ -540,15 +540,20 @@ func (a *App) KeepAsNote(opID string) (*contract.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return note, a.store.Drop(opID)
+	err = a.store.Drop(d.OpID)
+	a.queue.Refresh()
+	return note, err
 }
 
 // Discard drops an edit the server refused, after the user read why.
 func (a *App) Discard(opID string) error {
-	if _, err := a.draft(opID); err != nil {
+	d, err := a.draft(opID)
+	if err != nil {
 		return err
 	}
-	return a.store.Drop(opID)
+	err = a.store.Drop(d.OpID)
+	a.queue.Refresh()
+	return err
 }
 
 // Draft is the text of an edit the server refused, kept for the user.
