@@ -6,6 +6,7 @@ import (
 	"flag"
 	"log"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 
 	"fieldsync/assets"
@@ -19,7 +20,13 @@ func main() {
 	flag.StringVar(&l.Password, "password", "", "the user's password")
 	flag.StringVar(&l.Store, "store", "", "storage directory (default: the app's storage)")
 	flag.StringVar(&l.Title, "title", "FieldSync", "window title")
+	flag.StringVar(&l.Open, "open", "", "open this job at start, by number (J-1001) or id")
+	flag.StringVar(&l.Tab, "tab", "", "office tab to show at start: jobs, reviews, customers, settings")
+	var w, h float64
+	flag.Float64Var(&w, "width", 0, "window width")
+	flag.Float64Var(&h, "height", 0, "window height")
 	flag.Parse()
+	l.Size = fyne.NewSize(float32(w), float32(h))
 
 	a := app.NewWithID("com.fieldsync.app")
 	a.SetIcon(assets.Icon)

@@ -494,6 +494,9 @@ func (a *App) Resolve(reviewID, choice, entry string, values map[string]any) err
 	if rv.Status != "open" {
 		return contract.Errorf(contract.CodeResolved, "This review was already resolved.")
 	}
+	if a.Decided(rv.ID) {
+		return contract.Errorf(contract.CodeResolved, "You have decided this review already; your decision is waiting to sync.")
+	}
 	vals := map[string]json.RawMessage{"choice": contract.Text(choice)}
 	if entry != "" {
 		vals["entry"] = contract.Text(entry)

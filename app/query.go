@@ -161,10 +161,12 @@ func (a *App) Job(ref string) (*JobDetail, error) {
 	case d.Mine:
 		d.OwnerLine = fmt.Sprintf("Owned by %s (you)", me.Name)
 	case d.OwnerName != "":
-		if ok, _ := a.eng().MayEdit(actor, v, nil, "work"); ok {
-			d.OwnerLine = "Owned by " + d.OwnerName
-		} else {
-			d.OwnerLine = fmt.Sprintf("Owned by %s: read only", d.OwnerName)
+		d.OwnerLine = fmt.Sprintf("Owned by %s: read only", d.OwnerName)
+		for _, g := range a.currentRules().Record("job").Groups {
+			if ok, _ := a.eng().MayEdit(actor, v, nil, g.Name); ok && len(g.Fields) > 0 {
+				d.OwnerLine = "Owned by " + d.OwnerName
+				break
+			}
 		}
 	default:
 		d.OwnerLine = "Not assigned yet"
@@ -269,6 +271,18 @@ func (a *App) Invoices() ([]*contract.Record, error) {
 		out = append(out, e.View)
 	}
 	return out, nil
+}
+
+// Decided reports whether this device holds a decision on a review item
+// that has not come back from the server yet.
+func (a *App) Decided(reviewID string) bool {
+	pending, err := a.store.PendingFor(reviewID)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(pending, func(p localstore.Pending) bool {
+		return p.Op.Action == contract.ActionResolve && (p.State == localstore.Queued || p.State == localstore.Applied)
+	})
 }
 
 // Reviews returns the open review items the device knows.

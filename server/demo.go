@@ -42,7 +42,9 @@ func SeedDemo(ctx context.Context, srv *Server, cost int) error {
 	clinic := d.customer("Northside Clinic", "+44 20 7946 0022", "facilities@northside.example")
 	flats := d.customer("Elm Street Flats", "+44 20 7946 0033", "manager@elmflats.example")
 
-	today := time.Date(d.now.Year(), d.now.Month(), d.now.Day(), 9, 0, 0, 0, time.UTC)
+	// Today's jobs are on the server's today, whatever the hour.
+	now := srv.now()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 9, 0, 0, 0, now.Location())
 	pump := d.job("Replace pump seal", "The basement pump leaks at the seal.", harbor, "12 Quay Street", "alex", today)
 	d.move("alex", pump, "opened", "in_progress")
 	d.note("alex", pump, "Seal is worn through; replacement in the van.")

@@ -226,6 +226,10 @@ func (q *Queue) run(ctx context.Context, l *lane) error {
 		case err == nil:
 			l.bo.Reset()
 			s.LastOK, s.Failures, s.NextTry, s.LastError = now, 0, time.Time{}, ""
+			if l == q.data {
+				// Photos whose metadata just reached the server can go up now.
+				poke(q.media.kick)
+			}
 		case errors.Is(err, context.Canceled):
 		case IsUnauthorized(err):
 			s.LastError = err.Error()
@@ -573,7 +577,9 @@ func (q *Queue) recordStates() (map[string]RecordState, [4]int, error) {
 		return nil, counts, err
 	}
 	q.mu.Lock()
-	dataFailing := q.state.Data.Failures > 0
+	// With no signal there is nothing to retry yet: the work is saved here.
+	offline := q.opt.Client.Offline()
+	dataFailing := q.state.Data.Failures > 0 && !offline
 	uploading := map[string]bool{}
 	for _, u := range q.uploads {
 		uploading[u.PhotoID] = true
@@ -597,6 +603,7 @@ func (q *Queue) recordStates() (map[string]RecordState, [4]int, error) {
 			counts[0]++
 			s := Saved
 			switch {
+			case offline:
 			case dataFailing:
 				s = Failed
 			case r.Attempts > 0:

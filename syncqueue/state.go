@@ -3,6 +3,7 @@ package syncqueue
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -108,6 +109,29 @@ func (s State) Words(id string, now time.Time) string {
 		return "Not sent"
 	}
 	return "Synced"
+}
+
+// RetryWords says when the next try is due: "retrying in 5 minutes".
+func (s State) RetryWords(now time.Time) string { return retryWords(s.nextTry(), now) }
+
+// Problem says in plain words why the last round failed, for a banner:
+// never a URL or a Go error.
+func (s State) Problem() string {
+	e := s.Data.LastError
+	if e == "" {
+		e = s.Media.LastError
+	}
+	switch {
+	case e == "":
+		return ""
+	case strings.Contains(e, ErrNoSignal.Error()):
+		return "No signal."
+	case strings.Contains(e, "no connection to the server"), strings.Contains(e, "no server address"):
+		return "The server could not be reached."
+	case strings.Contains(e, "the server answered"), strings.Contains(e, "busy"), strings.Contains(e, "failed"):
+		return "The server had a problem."
+	}
+	return e
 }
 
 func (s State) nextTry() time.Time {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,16 +56,27 @@ type jobView struct {
 
 	thumbs *thumbnails
 	obj    fyne.CanvasObject
+
+	// shown is the value last put in each entry from the job: an entry
+	// still showing it follows newer values; one the user typed in is kept.
+	shown map[*widget.Entry]string
+	// partsNote and partBtn say whether parts may be added, and why not.
+	partsNote *widget.Label
+	partBtn   *widget.Button
 }
 
 func newJobView(u *UI, id string) *jobView {
-	v := &jobView{u: u, id: id, noteID: uuid.NewString(), partID: uuid.NewString(), thumbs: newThumbnails()}
+	v := &jobView{u: u, id: id, noteID: uuid.NewString(), partID: uuid.NewString(), thumbs: newThumbnails(),
+		shown: map[*widget.Entry]string{}}
 	v.title = widget.NewLabel("")
 	v.title.TextStyle.Bold = true
 	v.title.Wrapping = fyne.TextWrapWord
 	v.owner = widget.NewLabel("")
 	v.sync = widget.NewLabel("")
 	v.status = widget.NewLabel("")
+	v.status.Wrapping = fyne.TextWrapWord
+	v.owner.Wrapping = fyne.TextWrapWord
+	v.sync.Wrapping = fyne.TextWrapWord
 	box := func() *fyne.Container { return container.NewVBox() }
 	v.groupsBox, v.draftsBox, v.reviewsBox, v.notesBox = box(), box(), box(), box()
 	v.partsBox, v.photosBox, v.signatureBox, v.officeBox, v.summaryBox = box(), box(), box(), box(), box()
@@ -94,17 +106,18 @@ func newJobView(u *UI, id string) *jobView {
 	v.assignee = widget.NewSelect(nil, nil)
 
 	noteBtn := widget.NewButtonWithIcon("Add note", theme.ContentAddIcon(), v.onAddNote)
-	partBtn := widget.NewButtonWithIcon("Add part", theme.ContentAddIcon(), v.onAddPart)
+	v.partBtn = widget.NewButtonWithIcon("Add part", theme.ContentAddIcon(), v.onAddPart)
+	v.partsNote = note("")
 	photoBtn := widget.NewButtonWithIcon("Add photo", theme.FileImageIcon(), v.onAddPhoto)
 	historyBtn := widget.NewButtonWithIcon("History", theme.HistoryIcon(), v.onHistory)
 
-	head := container.NewVBox(v.title, v.owner, container.NewHBox(v.sync), v.draftsBox, v.reviewsBox)
-	status := widget.NewCard("Status", "", container.NewVBox(v.status, container.NewBorder(nil, nil, nil, v.moveBtn, v.move)))
-	parts := widget.NewCard("Parts", "New lines are both kept; a changed quantity needs review",
-		container.NewVBox(v.partsBox, container.NewGridWithColumns(3, v.partSKU, v.partQty, v.partDesc), partBtn))
-	notes := widget.NewCard("Notes", "Both kept; nobody edits a note",
+	head := container.NewVBox(v.title, v.owner, v.sync, v.draftsBox, v.reviewsBox)
+	status := card("Status", "", container.NewVBox(v.status, container.NewBorder(nil, nil, nil, v.moveBtn, v.move)))
+	parts := card("Parts", "", container.NewVBox(v.partsNote, v.partsBox,
+		container.NewGridWithColumns(3, v.partSKU, v.partQty, v.partDesc), v.partBtn))
+	notes := card("Notes", "Both kept; nobody edits a note.",
 		container.NewVBox(v.notesBox, v.noteText, noteBtn))
-	photos := widget.NewCard("Photos", "Both kept; they upload on their own, after your notes",
+	photos := card("Photos", "Both kept; they upload on their own, after your notes.",
 		container.NewVBox(v.photosBox, photoBtn))
 	v.obj = container.NewVScroll(container.NewPadded(container.NewVBox(
 		head, status, v.summaryBox, v.groupsBox, parts, notes, photos, v.signatureBox, v.officeBox, historyBtn)))
@@ -132,7 +145,9 @@ func (v *jobView) refresh() {
 	}
 	v.status.SetText(fmt.Sprintf("%s. %s", capital(status), v.policy("status")))
 	v.move.Options = wordsList(d.Moves)
-	v.move.ClearSelected()
+	if !slices.Contains(v.move.Options, v.move.Selected) {
+		v.move.ClearSelected() // the choice is no longer a move from here
+	}
 	if len(d.Moves) == 0 {
 		v.move.Disable()
 		v.moveBtn.Disable()
@@ -202,17 +217,16 @@ func (v *jobView) refreshReviews() {
 // refreshSummary shows the office's groups: summary, scheduling, assignment.
 func (v *jobView) refreshSummary() {
 	v.summaryBox.RemoveAll()
-	rec := v.d.Record
 	sum, sched := v.group("summary"), v.group("scheduling")
 	if sum.Editable {
-		keepText(v.titleEntry, v.d.Title)
-		keepText(v.descEntry, v.d.Description)
-		save := widget.NewButton("Save summary", func() { v.onSet(map[string]any{"title": v.titleEntry.Text, "description": v.descEntry.Text}) })
-		v.summaryBox.Add(widget.NewCard("Summary", sum.Policy, container.NewVBox(v.titleEntry, v.descEntry, save)))
+		v.follow(v.titleEntry, v.d.Title)
+		v.follow(v.descEntry, v.d.Description)
+		save := widget.NewButton("Save summary", func() { v.onSetEntries(map[string]*widget.Entry{"title": v.titleEntry, "description": v.descEntry}) })
+		v.summaryBox.Add(card("Summary", sum.Policy+".", container.NewVBox(v.titleEntry, v.descEntry, save)))
 	} else {
 		desc := widget.NewLabel(orDash(v.d.Description))
 		desc.Wrapping = fyne.TextWrapWord
-		v.summaryBox.Add(widget.NewCard("Summary", sum.Policy+" · "+sum.Why, desc))
+		v.summaryBox.Add(card("Summary", sentence(sum.Policy, sum.Why), desc))
 	}
 	customer := ""
 	if v.d.CustomerRec != nil {
@@ -226,19 +240,22 @@ func (v *jobView) refreshSummary() {
 		when = v.d.Start.Local().Format("Mon 2 Jan 2006 15:04")
 	}
 	if sched.Editable {
-		keepText(v.siteEntry, v.d.Site)
+		v.follow(v.siteEntry, v.d.Site)
+		start := ""
 		if !v.d.Start.IsZero() {
-			keepText(v.startEntry, v.d.Start.Local().Format("2006-01-02 15:04"))
+			start = v.d.Start.Local().Format("2006-01-02 15:04")
 		}
+		v.follow(v.startEntry, start)
 		save := widget.NewButton("Save scheduling", func() {
-			v.onSet(map[string]any{"site_address": v.siteEntry.Text, "scheduled_start": v.startEntry.Text})
+			v.onSetEntries(map[string]*widget.Entry{"site_address": v.siteEntry, "scheduled_start": v.startEntry})
 		})
-		v.summaryBox.Add(widget.NewCard("Customer and site", sched.Policy, container.NewVBox(widget.NewLabel(customer),
+		v.summaryBox.Add(card("Customer and site", sched.Policy+".", container.NewVBox(widget.NewLabel(customer),
 			widget.NewForm(widget.NewFormItem("Site", v.siteEntry), widget.NewFormItem("Start", v.startEntry)), save)))
 	} else {
-		v.summaryBox.Add(widget.NewCard("Customer and site", sched.Policy, widget.NewLabel(strings.Join([]string{customer, orDash(v.d.Site), when}, "\n"))))
+		body := widget.NewLabel(strings.Join([]string{customer, orDash(v.d.Site), when}, "\n"))
+		body.Wrapping = fyne.TextWrapWord
+		v.summaryBox.Add(card("Customer and site", sentence(sched.Policy, sched.Why), body))
 	}
-	_ = rec
 }
 
 // refreshGroups shows the owner's work group.
@@ -247,11 +264,11 @@ func (v *jobView) refreshGroups() {
 	work := v.group("work")
 	minutes := fsapp.FieldText(v.d.Record, "labor_minutes")
 	if work.Editable {
-		keepText(v.labor, minutes)
-		save := widget.NewButton("Save labour", func() { v.onSet(map[string]any{"labor_minutes": v.labor.Text}) })
-		v.groupsBox.Add(widget.NewCard("Labour", work.Policy, container.NewBorder(nil, nil, nil, save, v.labor)))
+		v.follow(v.labor, minutes)
+		save := widget.NewButton("Save labour", func() { v.onSetEntries(map[string]*widget.Entry{"labor_minutes": v.labor}) })
+		v.groupsBox.Add(card("Labour", work.Policy+".", container.NewBorder(nil, nil, nil, save, v.labor)))
 	} else {
-		v.groupsBox.Add(widget.NewCard("Labour", work.Policy+" · "+work.Why, widget.NewLabel(orDash(minutes)+" minutes")))
+		v.groupsBox.Add(card("Labour", sentence(work.Policy, work.Why), widget.NewLabel(orDash(minutes)+" minutes")))
 	}
 }
 
@@ -286,14 +303,17 @@ func (v *jobView) refreshItems() {
 		}
 		v.partsBox.Add(widget.NewLabel(line))
 	}
-	if g := v.group("parts"); !g.Editable {
-		v.partSKU.Disable()
-		v.partQty.Disable()
-		v.partDesc.Disable()
-	} else {
-		v.partSKU.Enable()
-		v.partQty.Enable()
-		v.partDesc.Enable()
+	g := v.group("parts")
+	v.partsNote.SetText("New lines are both kept; a changed quantity needs review.")
+	for _, w := range []fyne.Disableable{v.partSKU, v.partQty, v.partDesc, v.partBtn} {
+		if g.Editable {
+			w.Enable()
+		} else {
+			w.Disable()
+		}
+	}
+	if !g.Editable {
+		v.partsNote.SetText(sentence("New lines are both kept", g.Why))
 	}
 	v.photosBox.RemoveAll()
 	if len(v.d.Photos) > 0 {
@@ -313,16 +333,16 @@ func (v *jobView) refreshSignature() {
 		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
 			at = t.Local().Format("2 Jan 2006 15:04")
 		}
-		v.signatureBox.Add(widget.NewCard("Customer signature", g.Policy, widget.NewLabel(fmt.Sprintf("Signed by %s on %s", name, at))))
+		v.signatureBox.Add(card("Customer signature", g.Policy+".", widget.NewLabel(fmt.Sprintf("Signed by %s on %s", name, at))))
 		return
 	}
 	if !g.Editable {
-		v.signatureBox.Add(widget.NewCard("Customer signature", g.Policy, widget.NewLabel("Not signed. "+g.Why)))
+		v.signatureBox.Add(card("Customer signature", g.Policy+".", widget.NewLabel(sentence("Not signed", g.Why))))
 		return
 	}
 	clear := widget.NewButton("Clear", v.pad.Clear)
 	sign := widget.NewButtonWithIcon("Save signature", theme.DocumentSaveIcon(), v.onSign)
-	v.signatureBox.Add(widget.NewCard("Customer signature", g.Policy+": sign on the pad",
+	v.signatureBox.Add(card("Customer signature", g.Policy+": sign on the pad.",
 		container.NewVBox(v.signer, v.pad, container.NewHBox(clear, sign))))
 }
 
@@ -340,7 +360,7 @@ func (v *jobView) refreshOffice() {
 		v.assignee.Options = names
 		v.assignee.PlaceHolder = "Assign to…"
 		v.assignee.Refresh()
-		rows = append(rows, widget.NewLabel(g.Policy+"."), container.NewBorder(nil, nil, nil,
+		rows = append(rows, note(g.Policy+"."), container.NewBorder(nil, nil, nil,
 			widget.NewButton("Reassign", v.onReassign), v.assignee))
 	}
 	me, _ := v.u.core.Me()
@@ -352,15 +372,43 @@ func (v *jobView) refreshOffice() {
 		rows = append(rows, widget.NewButtonWithIcon("Reopen job", theme.MediaReplayIcon(), v.onReopen))
 	}
 	if len(rows) > 0 {
-		v.officeBox.Add(widget.NewCard("Office", "", container.NewVBox(rows...)))
+		v.officeBox.Add(card("Office", "", container.NewVBox(rows...)))
 	}
 }
 
-// keepText sets an entry's text only while the user has not typed in it.
-func keepText(e *widget.Entry, s string) {
-	if e.Text == "" || e.Text == s {
-		e.SetText(s)
+// follow puts a value from the job into an entry, unless the user has
+// typed in it since the last value put there: then their text stays.
+func (v *jobView) follow(e *widget.Entry, value string) {
+	if last, ok := v.shown[e]; !ok || e.Text == last {
+		e.SetText(value)
+		v.shown[e] = value
 	}
+}
+
+// sentence joins a group's rule and why it is read only: "Office edits
+// win if both change it. Only dispatcher can change this."
+func sentence(policy, why string) string {
+	out := strings.TrimSuffix(policy, ".") + "."
+	if why != "" {
+		out += " " + strings.TrimSuffix(why, ".") + "."
+	}
+	return out
+}
+
+// card is a titled section whose note wraps, as on a phone it must.
+func card(title, text string, content fyne.CanvasObject) fyne.CanvasObject {
+	if text == "" {
+		return widget.NewCard(title, "", content)
+	}
+	return widget.NewCard(title, "", container.NewVBox(note(text), content))
+}
+
+// note is a small wrapping label.
+func note(text string) *widget.Label {
+	l := widget.NewLabel(text)
+	l.Wrapping = fyne.TextWrapWord
+	l.SizeName = theme.SizeNameCaptionText
+	return l
 }
 
 func orDash(s string) string {
@@ -443,8 +491,19 @@ func (v *jobView) onAddPart() {
 	v.saved(err)
 }
 
-func (v *jobView) onSet(fields map[string]any) {
+// onSetEntries saves what the entries say; once saved, the entries follow
+// the job again.
+func (v *jobView) onSetEntries(entries map[string]*widget.Entry) {
+	fields := map[string]any{}
+	for f, e := range entries {
+		fields[f] = e.Text
+	}
 	_, err := v.u.core.SetFields(v.id, fields)
+	if err == nil {
+		for _, e := range entries {
+			v.shown[e] = e.Text
+		}
+	}
 	v.saved(err)
 }
 
@@ -506,7 +565,7 @@ func (v *jobView) onHistory() {
 	}, nil)
 }
 
-// showHistory lists a record's change log.
+// showHistory lists a record's change log in plain words.
 func showHistory(u *UI, label string, changes []contract.Change, stale bool, err error) {
 	if err != nil {
 		u.showError(err)
@@ -514,14 +573,15 @@ func showHistory(u *UI, label string, changes []contract.Change, stale bool, err
 	}
 	box := container.NewVBox()
 	if stale {
-		box.Add(widget.NewLabel("The server did not answer: this is the history as last fetched."))
+		box.Add(note("The server did not answer: this is the history as last fetched."))
 	}
 	for _, c := range changes {
 		what := c.Note
 		if c.Field != "" {
-			what = fmt.Sprintf("%s: %s → %s", words(c.Field), shortJSON(c.Old), shortJSON(c.New))
+			what = fmt.Sprintf("%s: %s → %s", capital(words(c.Field)), u.valueWords(c.RecordType, c.Field, c.Old), u.valueWords(c.RecordType, c.Field, c.New))
 		}
-		l := widget.NewLabel(fmt.Sprintf("%s · %s on %s\n%s", c.DeviceTime.Local().Format("2 Jan 15:04"), orDash(c.UserName), c.DeviceID, what))
+		who := orDash(c.UserName)
+		l := widget.NewLabel(fmt.Sprintf("%s · %s\n%s", c.DeviceTime.Local().Format("2 Jan 15:04"), who, what))
 		l.Wrapping = fyne.TextWrapWord
 		box.Add(l)
 	}
@@ -529,7 +589,7 @@ func showHistory(u *UI, label string, changes []contract.Change, stale bool, err
 		box.Add(widget.NewLabel("No changes recorded."))
 	}
 	scroll := container.NewVScroll(box)
-	scroll.SetMinSize(fyne.NewSize(480, 400))
+	scroll.SetMinSize(u.dialogSize(480, 400))
 	dialog.ShowCustom("History of "+label, "Close", scroll, u.win)
 }
 

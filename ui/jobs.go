@@ -31,6 +31,8 @@ type jobList struct {
 	onSelect func(fsapp.Job)
 	empty    *widget.Label
 	obj      fyne.CanvasObject
+	openID   string // the job open beside the list, kept selected across snapshots
+	quiet    bool   // selecting by program, not by a tap
 }
 
 func newJobList(u *UI, onSelect func(fsapp.Job)) *jobList {
@@ -64,7 +66,8 @@ func newJobList(u *UI, onSelect func(fsapp.Job)) *jobList {
 		},
 	)
 	l.list.OnSelected = func(id widget.ListItemID) {
-		if id < len(l.jobs) {
+		if id < len(l.jobs) && !l.quiet {
+			l.openID = l.jobs[id].ID
 			l.onSelect(l.jobs[id])
 		}
 	}
@@ -121,6 +124,22 @@ func (l *jobList) set(all []fsapp.Job) {
 		l.empty.Hide()
 	}
 	l.list.Refresh()
+	// The selection follows the open job, not a row number.
+	l.quiet = true
+	if i := slices.IndexFunc(l.jobs, func(j fsapp.Job) bool { return j.ID == l.openID }); i >= 0 {
+		l.list.Select(i)
+	} else {
+		l.list.UnselectAll()
+	}
+	l.quiet = false
+}
+
+// deselect forgets the open job, as after Back on a phone.
+func (l *jobList) deselect() {
+	l.openID = ""
+	l.quiet = true
+	l.list.UnselectAll()
+	l.quiet = false
 }
 
 // techFilter keeps the jobs a filter asks for.

@@ -19,6 +19,9 @@ type Launch struct {
 	User     string // sign in as this user at start, if set
 	Password string
 	Title    string
+	Open     string    // a job to open at start, by number or id
+	Tab      string    // the office tab to show at start: jobs, reviews, customers, settings
+	Size     fyne.Size // the window's size; zero means the default
 }
 
 // Start opens the client over the app's storage, signs in if asked, and
@@ -42,7 +45,18 @@ func Start(a fyne.App, l Launch) (*UI, error) {
 		}
 	}
 	u := New(a, core, Options{Title: l.Title})
+	if !l.Size.IsZero() {
+		u.win.Resize(l.Size)
+	}
 	u.Show()
+	if l.Open != "" {
+		if d, err := core.Job(l.Open); err == nil {
+			u.openJob(d.ID)
+		}
+	}
+	if l.Tab != "" {
+		u.showTab(l.Tab)
+	}
 	return u, nil
 }
 

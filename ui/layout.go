@@ -19,6 +19,7 @@ type listDetail struct {
 	open         bool // a detail is open (matters when narrow)
 	wide         bool
 	obj          *fyne.Container
+	onClose      func()
 }
 
 func newListDetail(list, detail fyne.CanvasObject) *listDetail {
@@ -37,6 +38,9 @@ func (ld *listDetail) show() {
 
 func (ld *listDetail) close() {
 	ld.open = false
+	if ld.onClose != nil {
+		ld.onClose()
+	}
 	ld.obj.Refresh()
 }
 
@@ -46,7 +50,7 @@ func (ld *listDetail) Layout(_ []fyne.CanvasObject, size fyne.Size) {
 	pad := theme.Padding()
 	switch {
 	case ld.wide:
-		lw := size.Width * 0.38
+		lw := size.Width * 0.45
 		ld.list.Show()
 		ld.detail.Show()
 		ld.back.Hide()

@@ -60,6 +60,7 @@ func (s *officeScreen) build() fyne.CanvasObject {
 	list := container.NewBorder(head, nil, nil, nil, s.jobs.build())
 	s.slot = container.NewStack(container.NewCenter(widget.NewLabel("Open a job to see it here.")))
 	s.split = newListDetail(list, s.slot)
+	s.split.onClose = s.jobs.deselect
 
 	s.reviews = newReviewQueue(s.u)
 	s.custs = newCustomersTab(s.u)
@@ -76,14 +77,20 @@ func (s *officeScreen) build() fyne.CanvasObject {
 }
 
 func (s *officeScreen) onOpen(id string) {
+	s.jobs.openID = id
+	if s.tabs != nil {
+		s.tabs.SelectIndex(0)
+	}
+	if s.view != nil && s.view.id == id {
+		s.view.refresh()
+		s.split.show()
+		return
+	}
 	s.view = newJobView(s.u, id)
 	s.slot.Objects = []fyne.CanvasObject{s.view.build()}
 	s.slot.Refresh()
 	s.view.refresh()
 	s.split.show()
-	if s.tabs != nil {
-		s.tabs.SelectIndex(0)
-	}
 }
 
 func (s *officeScreen) refresh() {

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -58,8 +57,8 @@ func TestTheOfficeSettlesTheReviewAndBothSidesConverge(t *testing.T) {
 			rv := q.items[0]
 			for _, want := range []string{
 				"J-1001 Replace pump seal · status",
-				"On the server", "status: waiting_for_approval", "By dana on " + rv.Server.DeviceID,
-				"From a device", "status: completed", "By alex on " + alex.DeviceID(),
+				"On the server", "Status: waiting for approval", "By dana on " + rv.Server.DeviceID,
+				"From a device", "Status: completed", "By alex on " + alex.DeviceID(),
 			} {
 				if !d.shows(want) {
 					t.Errorf("the review does not show %q", want)
@@ -73,10 +72,14 @@ func TestTheOfficeSettlesTheReviewAndBothSidesConverge(t *testing.T) {
 			}
 
 			d.tap(tc.choice)
-			if got := d.dialogTexts(); !slices.Contains(got, "Your decision is saved and goes to the server with the next sync.") {
-				t.Errorf("after %s the dialogs say %q", tc.choice, got)
+			if !d.shows("Your decision is saved on this device and goes to the server with the next sync.") {
+				t.Errorf("after %s the review does not say the decision is saved", tc.choice)
 			}
-			d.closeDialogs()
+			for _, b := range []string{"Take this one", "Keep the server's", "Use these values"} {
+				if d.button(b) != nil {
+					t.Errorf("after %s the review still offers %q", tc.choice, b)
+				}
+			}
 
 			d.syncNow()
 			d.waitFor("dana's bar to say Synced", func() bool { return d.u.bar.Line() == "Synced" })

@@ -82,6 +82,10 @@ func (q *reviewQueue) showDetail() {
 	reason.Wrapping = fyne.TextWrapWord
 	q.detail.Add(title)
 	q.detail.Add(reason)
+	if q.u.core.Decided(rv.ID) {
+		canResolve = false
+		q.detail.Add(note("Your decision is saved on this device and goes to the server with the next sync."))
+	}
 	if rv.Kind == contract.KindDuplicate {
 		q.detail.Add(widget.NewLabel("A job that looks like another one made on a different device."))
 		if canResolve {
@@ -91,7 +95,7 @@ func (q *reviewQueue) showDetail() {
 		}
 		return
 	}
-	server := versionCard("On the server", rv.Server.Values, rv.Server.UserName, rv.Server.DeviceID, rv.Server.DeviceTime.Local().Format("2 Jan 15:04"))
+	server := q.versionCard("On the server", rv, rv.Server.Values, rv.Server.UserName, rv.Server.DeviceID, rv.Server.DeviceTime.Local().Format("2 Jan 15:04"))
 	var cols []fyne.CanvasObject
 	if canResolve {
 		cols = append(cols, container.NewVBox(server, widget.NewButton("Keep the server's", func() { q.resolve(rv, contract.KeepServer, "", nil) })))
@@ -100,7 +104,7 @@ func (q *reviewQueue) showDetail() {
 	}
 	for _, e := range rv.Device {
 		e := e
-		card := versionCard("From a device", e.Values, e.UserName, e.DeviceID, e.DeviceTime.Local().Format("2 Jan 15:04"))
+		card := q.versionCard("From a device", rv, e.Values, e.UserName, e.DeviceID, e.DeviceTime.Local().Format("2 Jan 15:04"))
 		if canResolve {
 			cols = append(cols, container.NewVBox(card, widget.NewButton("Take this one", func() { q.resolve(rv, contract.TakeDevice, e.OpID, nil) })))
 		} else {
@@ -109,30 +113,49 @@ func (q *reviewQueue) showDetail() {
 	}
 	q.detail.Add(container.NewGridWithColumns(len(cols), cols...))
 	if !canResolve {
-		note := widget.NewLabel("The office decides. Your version is kept in this review, and nothing you entered is lost.")
-		note.Wrapping = fyne.TextWrapWord
-		q.detail.Add(note)
+		if !q.u.core.Decided(rv.ID) {
+			q.detail.Add(note("The office decides. Your version is kept in this review, and nothing you entered is lost."))
+		}
 		return
 	}
-	// Type a value: one entry per field of the group.
-	entries := map[string]*widget.Entry{}
+	// Type a value: one input per field of the group, in words.
+	rr := q.u.core.Rules().Record(rv.RecordType)
+	get := map[string]func() any{}
 	var items []*widget.FormItem
 	for _, f := range sortedKeys(rv.Server.Values) {
-		e := widget.NewEntry()
-		e.SetText(shortJSON(rv.Server.Values[f]))
-		entries[f] = e
-		items = append(items, widget.NewFormItem(capital(words(f)), e))
+		fr := rr.Field(f)
+		var in fyne.CanvasObject
+		switch {
+		case fr != nil && fr.Type == contract.TypeState:
+			sel := widget.NewSelect(wordsList(rr.Machine.States), nil)
+			sel.SetSelected(q.u.valueWords(rv.RecordType, f, rv.Server.Values[f]))
+			get[f] = func() any { return strings.ReplaceAll(sel.Selected, " ", "_") }
+			in = sel
+		case fr != nil && fr.Type == contract.TypeUser:
+			var names []string
+			ids := map[string]string{}
+			for _, u := range q.u.core.Users() {
+				names = append(names, u.Name)
+				ids[u.Name] = u.ID
+			}
+			sel := widget.NewSelect(names, nil)
+			sel.SetSelected(q.u.valueWords(rv.RecordType, f, rv.Server.Values[f]))
+			get[f] = func() any { return ids[sel.Selected] }
+			in = sel
+		default:
+			e := widget.NewEntry()
+			e.SetText(shortJSON(rv.Server.Values[f]))
+			get[f] = func() any { return strings.TrimSpace(e.Text) }
+			in = e
+		}
+		items = append(items, widget.NewFormItem(capital(words(f)), in))
 	}
 	form := widget.NewForm(items...)
 	form.SubmitText = "Use these values"
 	form.OnSubmit = func() {
 		vals := map[string]any{}
-		for f, e := range entries {
-			v := strings.TrimSpace(e.Text)
-			if f == "status" {
-				v = strings.ReplaceAll(v, " ", "_")
-			}
-			vals[f] = v
+		for f, g := range get {
+			vals[f] = g()
 		}
 		q.resolve(rv, contract.TypeValue, "", vals)
 	}
@@ -151,10 +174,10 @@ func resolvers(u *UI, rv contract.Review) []string {
 	return rr.Resolve
 }
 
-func versionCard(title string, values map[string]json.RawMessage, who, device, when string) fyne.CanvasObject {
+func (q *reviewQueue) versionCard(title string, rv contract.Review, values map[string]json.RawMessage, who, device, when string) fyne.CanvasObject {
 	var lines []string
 	for _, k := range sortedKeys(values) {
-		lines = append(lines, fmt.Sprintf("%s: %s", words(k), shortJSON(values[k])))
+		lines = append(lines, fmt.Sprintf("%s: %s", capital(words(k)), q.u.valueWords(rv.RecordType, k, values[k])))
 	}
 	body := widget.NewLabel(strings.Join(lines, "\n") + fmt.Sprintf("\n\nBy %s on %s, %s", orDash(who), orDash(device), when))
 	body.Wrapping = fyne.TextWrapWord
@@ -177,7 +200,7 @@ func (q *reviewQueue) resolve(rv contract.Review, choice, entry string, values m
 	}
 	q.u.core.Queue().Refresh()
 	q.u.core.Queue().SyncNow()
-	dialog.ShowInformation("Resolved", "Your decision is saved and goes to the server with the next sync.", q.u.win)
+	q.showDetail() // no more buttons: the decision is made
 }
 
 // showReviews opens the review queue in a window-sized dialog.
@@ -185,6 +208,6 @@ func showReviews(u *UI) {
 	q := newReviewQueue(u)
 	obj := q.build()
 	q.refresh()
-	d := dialog.NewCustom("Review", "Close", container.NewGridWrap(fyne.NewSize(900, 560), obj), u.win)
+	d := dialog.NewCustom("Review", "Close", container.NewGridWrap(u.dialogSize(900, 560), obj), u.win)
 	d.Show()
 }

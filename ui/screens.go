@@ -37,6 +37,7 @@ func (s *techScreen) build() fyne.CanvasObject {
 	list := container.NewBorder(container.NewVBox(head, container.NewHScroll(s.filter)), nil, nil, nil, s.jobs.build())
 	s.slot = container.NewStack(container.NewCenter(widget.NewLabel("Open a job to see it here.")))
 	s.split = newListDetail(list, s.slot)
+	s.split.onClose = s.jobs.deselect
 	return s.split.obj
 }
 
@@ -52,6 +53,12 @@ func (s *techScreen) onOpen(j fsapp.Job) { s.onOpenID(j.ID) }
 
 // onOpenID opens a job, as after creating one.
 func (s *techScreen) onOpenID(id string) {
+	s.jobs.openID = id
+	if s.view != nil && s.view.id == id {
+		s.view.refresh() // the same job again: keep what was typed
+		s.split.show()
+		return
+	}
 	s.view = newJobView(s.u, id)
 	s.slot.Objects = []fyne.CanvasObject{s.view.build()}
 	s.slot.Refresh()

@@ -16,6 +16,8 @@ import (
 // settings: the server address, simulating no signal, signing out.
 type settings struct {
 	u *UI
+	// close closes the dialog the settings are in, if any.
+	close func()
 }
 
 func newSettings(u *UI) *settings { return &settings{u: u} }
@@ -54,6 +56,9 @@ func (s *settings) signOut(force bool) {
 		case err != nil:
 			s.u.showError(err)
 		default:
+			if s.close != nil {
+				s.close()
+			}
 			s.u.showSignIn()
 		}
 	})
@@ -61,5 +66,8 @@ func (s *settings) signOut(force bool) {
 
 // showSettings opens the settings in a dialog (technicians' screen).
 func showSettings(u *UI) {
-	dialog.ShowCustom("Settings", "Close", newSettings(u).build(), u.win)
+	s := newSettings(u)
+	d := dialog.NewCustom("Settings", "Close", s.build(), u.win)
+	s.close = d.Hide
+	d.Show()
 }

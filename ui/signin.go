@@ -49,7 +49,7 @@ func (s *signIn) build() fyne.CanvasObject {
 	title := widget.NewLabelWithStyle("FieldSync", fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	body := container.NewVBox(logo, title, form, s.button, s.status)
 	// Forms scroll: on phones the keyboard takes half the screen.
-	return container.NewVScroll(container.NewPadded(container.NewCenter(container.NewGridWrap(fyne.NewSize(420, 480), body))))
+	return container.NewVScroll(container.NewPadded(container.New(maxWidth{420}, body)))
 }
 
 func (s *signIn) onSignIn() {
@@ -71,4 +71,26 @@ func (s *signIn) onSignIn() {
 		}
 		s.u.showMain()
 	})
+}
+
+// maxWidth centres its content and keeps it no wider than w, narrower on
+// a phone.
+type maxWidth struct{ w float32 }
+
+func (m maxWidth) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	w := min(size.Width, m.w)
+	for _, o := range objs {
+		h := o.MinSize().Height
+		o.Resize(fyne.NewSize(w, h))
+		o.Move(fyne.NewPos((size.Width-w)/2, max(0, (size.Height-h)/3)))
+	}
+}
+
+func (m maxWidth) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	var s fyne.Size
+	for _, o := range objs {
+		ms := o.MinSize()
+		s = s.Max(fyne.NewSize(min(ms.Width, m.w), ms.Height))
+	}
+	return s
 }

@@ -2,6 +2,8 @@ package ui
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -120,31 +122,46 @@ func (b *banner) Text() string {
 
 func (b *banner) refresh() {
 	st := b.u.state
+	now := b.u.now()
+	reviews := b.openReviews()
+	me, _ := b.u.core.Me()
+	canResolve := b.u.core.Rules().RoleIn(me.Role, []string{"dispatcher", "supervisor", "finance"})
 	msg := ""
 	switch {
 	case st.SignedOut:
 		msg = "The server signed this device out. Your work is kept here; sign in again to send it."
 	case st.Refused > 0:
-		msg = st.Line(b.u.now())
-	case st.Held > 0 || b.openReviews() > 0:
-		msg = "Another update changed a record. Review before sending again."
-		if st.Summary != "" {
+		msg = st.Line(now)
+	case st.Held > 0:
+		msg = "Another update changed this record. Review before sending again."
+		if strings.Contains(st.Summary, "needs review") {
 			msg = st.Summary
 		}
+	case reviews > 0 && canResolve:
+		msg = fmt.Sprintf("%d %s the review queue: both versions are kept until someone decides.", reviews, plural(reviews, "item waits in", "items wait in"))
+	case reviews > 0:
+		msg = "Another update changed a record. The office will review it; your version is kept."
 	case st.Data.Failures > 0 && st.Queued > 0 && !st.Offline:
-		msg = "Sync failed: " + st.Data.LastError + ". Your work is saved on this device. " + st.Line(b.u.now())
+		msg = "Sync failed. " + st.Problem() + " Your work is saved on this device; " + st.RetryWords(now) + "."
 	}
 	if msg == "" {
 		b.obj.Hide()
 		return
 	}
 	b.text.SetText(msg)
-	if st.Held > 0 || b.openReviews() > 0 {
+	if st.Held > 0 || reviews > 0 {
 		b.review.Show()
 	} else {
 		b.review.Hide()
 	}
 	b.obj.Show()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func (b *banner) openReviews() int {

@@ -138,7 +138,7 @@ func TestASignedOffJobOffersNoMovesAndSaysWhy(t *testing.T) {
 	if !s.shows("Signed by Morgan Lee on 24 Nov 2026 09:17") {
 		t.Error("the signature is not shown")
 	}
-	for _, want := range []string{"Office edits win if both change it · Locked: This job is signed off.", "Needs review if both change it · Locked: This job is signed off."} {
+	for _, want := range []string{"Office edits win if both change it. Locked: This job is signed off.", "Needs review if both change it. Locked: This job is signed off."} {
 		if !s.shows(want) {
 			t.Errorf("a locked group does not say %q", want)
 		}
@@ -233,7 +233,11 @@ func TestANoteAddedWithoutSignalIsSavedOnThisDevice(t *testing.T) {
 
 	t.Run("Sync now without signal keeps the note on the device", func(t *testing.T) {
 		s.syncNow()
-		s.waitFor("the failed round to reach the job", func() bool { return strings.HasPrefix(v.sync.Text, "Sync failed, retrying in ") })
+		// Without signal there is nothing to retry yet: the note is saved here.
+		s.waitFor("the round to end", func() bool { return s.u.state.Data.Failures > 0 })
+		if got := v.sync.Text; got != "Saved on this device" {
+			t.Errorf("after a round without signal the job says %q, want Saved on this device", got)
+		}
 		if got := s.u.bar.Line(); got != line {
 			t.Errorf("the bar says %q, want %q", got, line)
 		}
@@ -359,7 +363,7 @@ func TestS1TheTechnicianSeesTheReviewBannerWhenTheOfficeMovedTheJobToo(t *testin
 		}
 		s.dialogList().Select(0)
 		s.settle()
-		for _, want := range []string{"status: waiting_for_approval", "status: completed", "By dana on " + rv[0].Server.DeviceID, "By alex on " + alex.DeviceID(),
+		for _, want := range []string{"Status: waiting for approval", "Status: completed", "By dana on " + rv[0].Server.DeviceID, "By alex on " + alex.DeviceID(),
 			"The office decides. Your version is kept in this review, and nothing you entered is lost."} {
 			if !s.shows(want) {
 				t.Errorf("the review does not show %q", want)
@@ -395,7 +399,7 @@ func TestATechnicianSeesWhyTheOfficesGroupsAreReadOnly(t *testing.T) {
 	w := newWorld(t)
 	s := w.show(w.signedIn("alex"))
 	s.openJob("J-1001")
-	if !s.shows("Office edits win if both change it · Only dispatcher can change this") {
+	if !s.shows("Office edits win if both change it. Only dispatcher can change this.") {
 		t.Errorf("the summary does not say who may change it; the screen shows:\n%s", strings.Join(s.texts(), "\n"))
 	}
 	for _, b := range []string{"Save summary", "Save scheduling", "Reassign", "Void job"} {
@@ -495,7 +499,7 @@ func TestWhenTheServerIsGoneTheBannerSaysTheSyncFailedAndTheWorkIsKept(t *testin
 
 	s.syncNow()
 	s.waitFor("the failure banner", func() bool { return s.u.banner.Text() != "" })
-	if got := s.u.banner.Text(); !strings.HasPrefix(got, "Sync failed: ") || !strings.Contains(got, "Your work is saved on this device.") {
+	if got := s.u.banner.Text(); !strings.HasPrefix(got, "Sync failed. The server could not be reached.") || !strings.Contains(got, "Your work is saved on this device") {
 		t.Errorf("the banner says %q", got)
 	}
 	if s.u.banner.review.Visible() {

@@ -6,6 +6,7 @@ package ui
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,11 +90,22 @@ func (u *UI) Show() {
 			case <-u.ctx.Done():
 				return
 			case <-u.ticker.C:
-				fyne.Do(u.bar.refresh)
+				fyne.Do(u.tick)
 			}
 		}
 	}()
 	u.win.Show()
+}
+
+// tick keeps countdowns true: the bar and banner every second, and the
+// screens whenever the bar's words change ("retrying in 1 minute").
+func (u *UI) tick() {
+	before := u.bar.Line()
+	u.bar.refresh()
+	u.banner.refresh()
+	if u.main != nil && u.bar.Line() != before {
+		u.main.refresh()
+	}
 }
 
 // Close stops the UI's goroutines.
@@ -168,5 +180,40 @@ func (u *UI) setContent(body fyne.CanvasObject) {
 func (u *UI) showError(err error) {
 	if err != nil {
 		dialog.ShowError(err, u.win)
+	}
+}
+
+// dialogSize is w×h, or less on a screen too small for it.
+func (u *UI) dialogSize(w, h float32) fyne.Size {
+	size := u.win.Canvas().Size()
+	if size.Width > 0 {
+		w = min(w, size.Width-40)
+	}
+	if size.Height > 0 {
+		h = min(h, size.Height-120)
+	}
+	return fyne.NewSize(w, h)
+}
+
+// openJob opens a job on whichever screen is showing.
+func (u *UI) openJob(id string) {
+	switch m := u.main.(type) {
+	case *techScreen:
+		m.onOpenID(id)
+	case *officeScreen:
+		m.onOpen(id)
+	}
+}
+
+// showTab shows an office tab by its name.
+func (u *UI) showTab(name string) {
+	m, ok := u.main.(*officeScreen)
+	if !ok || m.tabs == nil {
+		return
+	}
+	for i, it := range m.tabs.Items {
+		if strings.EqualFold(it.Text, name) {
+			m.tabs.SelectIndex(i)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"flag"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,21 +16,10 @@ import (
 	"fieldsync/server"
 )
 
-// Known bugs: each test says what the user should see, and fails until the
-// bug is fixed. They are skipped unless -bugs is given:
-//
-//	go test ./ui -run Bug -bugs
-var bugs = flag.Bool("bugs", false, "also run the tests of known UI bugs, which fail until the bugs are fixed")
+// Regression tests of bugs found in the screens: each says what the user
+// should see.
 
-func knownBug(t *testing.T, where string) {
-	t.Helper()
-	if !*bugs {
-		t.Skip("known bug in " + where + "; run with -bugs")
-	}
-}
-
-func TestBugOnAPhoneTheSameJobOpensAgainAfterBack(t *testing.T) {
-	knownBug(t, "layout.go listDetail.close / jobs.go: the list keeps its selection, so tapping the same row again does nothing")
+func TestOnAPhoneTheSameJobOpensAgainAfterBack(t *testing.T) {
 	w := newWorld(t)
 	s := w.show(w.signedIn("alex"))
 	s.u.win.Resize(fyne.NewSize(400, 800))
@@ -44,8 +32,7 @@ func TestBugOnAPhoneTheSameJobOpensAgainAfterBack(t *testing.T) {
 	}
 }
 
-func TestBugAfterChangingTheFilterEveryRowOpens(t *testing.T) {
-	knownBug(t, "jobs.go jobList.set: the selected index survives a new snapshot, and now points at another job")
+func TestAfterChangingTheFilterEveryRowOpens(t *testing.T) {
 	w := newWorld(t)
 	s := w.show(w.signedIn("alex"))
 	s.openJob("J-1001") // row 0 of Today
@@ -56,8 +43,7 @@ func TestBugAfterChangingTheFilterEveryRowOpens(t *testing.T) {
 	}
 }
 
-func TestBugPhoneScreensFitAPhone(t *testing.T) {
-	knownBug(t, "signin.go, job.go and reviews.go: fixed or unwrapped widths wider than a phone")
+func TestPhoneScreensFitAPhone(t *testing.T) {
 	const phone = 400 // points; many phones are 360 to 412 wide
 	w := newWorld(t)
 	t.Run("sign-in", func(t *testing.T) {
@@ -85,8 +71,7 @@ func TestBugPhoneScreensFitAPhone(t *testing.T) {
 	})
 }
 
-func TestBugAnOfficeEntryFollowsTheServerUntilTheUserTypes(t *testing.T) {
-	knownBug(t, "job.go keepText: a value from the server never replaces the one shown, and saving sends the stale one back")
+func TestAnOfficeEntryFollowsTheServerUntilTheUserTypes(t *testing.T) {
 	w := newWorld(t)
 	dana := w.signedIn("dana")
 	ada := w.signedIn("ada")
@@ -123,18 +108,16 @@ func TestBugAnOfficeEntryFollowsTheServerUntilTheUserTypes(t *testing.T) {
 	}
 }
 
-func TestBugAReadOnlySchedulingGroupSaysWhy(t *testing.T) {
-	knownBug(t, "job.go refreshSummary: the read-only Customer and site card shows the policy but not sched.Why")
+func TestAReadOnlySchedulingGroupSaysWhy(t *testing.T) {
 	w := newWorld(t)
 	s := w.show(w.signedIn("alex"))
 	s.openJob("J-1001")
-	if !s.shows("Needs review if both change it · Only dispatcher can change this") {
+	if !s.shows("Needs review if both change it. Only dispatcher can change this.") {
 		t.Error("the technician's Customer and site card does not say why it is read only")
 	}
 }
 
-func TestBugLockedPartsSayWhyAndOfferNoAddPart(t *testing.T) {
-	knownBug(t, "job.go newJobView/refreshItems: the Parts card's subtitle is fixed and Add part stays enabled when the group is locked")
+func TestLockedPartsSayWhyAndOfferNoAddPart(t *testing.T) {
 	w := newWorld(t)
 	s := w.show(w.signedIn("alex"))
 	s.filter(filterAll)
@@ -160,8 +143,7 @@ func cards(s *user) []string {
 	return out
 }
 
-func TestBugTheOfficeBannerSaysAReviewIsWaiting(t *testing.T) {
-	knownBug(t, "syncbar.go banner.refresh: with a review open, the banner shows st.Summary even when it is about something else")
+func TestTheOfficeBannerSaysAReviewIsWaiting(t *testing.T) {
 	w := newWorld(t)
 	alex := w.signedIn("alex")
 	a := w.show(alex)
@@ -178,8 +160,7 @@ func TestBugTheOfficeBannerSaysAReviewIsWaiting(t *testing.T) {
 	}
 }
 
-func TestBugASettledReviewIsNotOfferedAgain(t *testing.T) {
-	knownBug(t, "reviews.go reviewQueue.resolve/showDetail: until the next sync the item stays open with its buttons, and a second tap queues a second decision")
+func TestASettledReviewIsNotOfferedAgain(t *testing.T) {
 	w := newWorld(t)
 	alex := w.signedIn("alex")
 	a := w.show(alex)
@@ -211,8 +192,7 @@ func TestBugASettledReviewIsNotOfferedAgain(t *testing.T) {
 	}
 }
 
-func TestBugTheChosenMoveSurvivesASyncRefresh(t *testing.T) {
-	knownBug(t, "job.go jobView.refresh: every sync state change clears the Move to… choice")
+func TestTheChosenMoveSurvivesASyncRefresh(t *testing.T) {
 	w := newWorld(t)
 	alex := w.signedIn("alex")
 	s := w.show(alex)
@@ -225,8 +205,7 @@ func TestBugTheChosenMoveSurvivesASyncRefresh(t *testing.T) {
 	}
 }
 
-func TestBugReviewValuesAreInWords(t *testing.T) {
-	knownBug(t, "reviews.go versionCard and the type-a-value form: statuses are shown as waiting_for_approval, not in words")
+func TestReviewValuesAreInWords(t *testing.T) {
 	w := newWorld(t)
 	alex := w.signedIn("alex")
 	a := w.show(alex)
@@ -256,8 +235,7 @@ func (c *movingClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func TestBugEveryRetryCountdownOnScreenAgrees(t *testing.T) {
-	knownBug(t, "ui.go UI.Show: the ticker refreshes the bar only; the banner, the list and the job keep the countdown of the last state change")
+func TestEveryRetryCountdownOnScreenAgrees(t *testing.T) {
 	w := newWorld(t)
 	clk := &movingClock{t: t0}
 	core, err := fsapp.Open(filepath.Join(w.dir, "moving"), fsapp.Config{ServerURL: w.url, Now: clk.now})
@@ -287,8 +265,7 @@ func TestBugEveryRetryCountdownOnScreenAgrees(t *testing.T) {
 	}
 }
 
-func TestBugTheFailureBannerSpeaksPlainWords(t *testing.T) {
-	knownBug(t, "syncbar.go banner.refresh: the banner shows the Go error (URL, dial tcp, connection refused) and repeats the bar's line")
+func TestTheFailureBannerSpeaksPlainWords(t *testing.T) {
 	w := newWorld(t)
 	alex := w.signedIn("alex")
 	s := w.show(alex)
@@ -310,8 +287,7 @@ func TestBugTheFailureBannerSpeaksPlainWords(t *testing.T) {
 	}
 }
 
-func TestBugSigningOutClosesTheSettings(t *testing.T) {
-	knownBug(t, "settings.go signOut: the Settings dialog stays open over the sign-in screen, still saying who is signed in")
+func TestSigningOutClosesTheSettings(t *testing.T) {
 	w := newWorld(t)
 	s := w.show(w.signedIn("alex"))
 	s.tap("")
@@ -322,8 +298,7 @@ func TestBugSigningOutClosesTheSettings(t *testing.T) {
 	}
 }
 
-func TestBugHistoryNamesPeopleAndCustomers(t *testing.T) {
-	knownBug(t, "job.go showHistory/shortJSON: the change log shows user and customer ids, RFC 3339 times and snake_case statuses")
+func TestHistoryNamesPeopleAndCustomers(t *testing.T) {
 	w := newWorld(t)
 	s := w.show(w.signedIn("alex"))
 	s.openJob("J-1001")
