@@ -105,12 +105,18 @@ func (b *blobStore) write(id string, offset int64, r io.Reader, max int64) (int6
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return 0, err
 	}
-	n, copyErr := io.Copy(f, io.LimitReader(r, max+1))
-	if n > max {
-		if err := f.Truncate(offset); err != nil {
-			return 0, err
+	n, copyErr := io.Copy(f, io.LimitReader(r, max))
+	if copyErr == nil {
+		// One byte past max makes the chunk too long. It is read but never
+		// written, so the file, and the status others ask for meanwhile,
+		// never holds more than the photo's size.
+		var extra [1]byte
+		if k, _ := io.ReadFull(r, extra[:]); k > 0 {
+			if err := f.Truncate(offset); err != nil {
+				return 0, err
+			}
+			return 0, errTooLong
 		}
-		return 0, errTooLong
 	}
 	if err := f.Sync(); err != nil {
 		return n, err

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -96,6 +97,14 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, c *caller)
 	}
 	w.Header().Set("Upload-Offset", strconv.FormatInt(st.Received, 10))
 	if st.Complete {
+		// The content may be in place without its announcement, when the
+		// store failed just after the last chunk: announce it now.
+		if !rec.ContentReady {
+			if err := s.markContentReady(r, c, rec.ID); err != nil {
+				s.storeError(w, r, err)
+				return
+			}
+		}
 		writeJSON(w, http.StatusOK, st)
 		return
 	}
@@ -143,9 +152,10 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, c *caller)
 }
 
 // markContentReady tells every device that can see the photo that its
-// content is on the server.
+// content is on the server. It goes on if the client goes away: the file
+// is already in place, and a device that reconnects only asks the status.
 func (s *Server) markContentReady(r *http.Request, c *caller, id string) error {
-	return s.store.Write(r.Context(), func(tx Tx) error {
+	return s.store.Write(context.WithoutCancel(r.Context()), func(tx Tx) error {
 		rec, err := tx.Record(id)
 		if err != nil || rec == nil || rec.ContentReady {
 			return err

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -148,16 +149,43 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// Timeouts bound how long one connection may take over each part of its
+// work. A zero field takes its default.
+type Timeouts struct {
+	ReadHeader time.Duration // to send the request line and headers (default 10s)
+	Read       time.Duration // to send the whole request, body included (default 2m)
+	Write      time.Duration // to receive the whole answer (default 2m)
+	Idle       time.Duration // to wait between requests on a kept-alive connection (default 2m)
+}
+
+// DefaultTimeouts returns the timeouts NewHTTPServer uses.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{ReadHeader: 10 * time.Second, Read: 2 * time.Minute, Write: 2 * time.Minute, Idle: 2 * time.Minute}
+}
+
 // NewHTTPServer wraps h in an http.Server with timeouts, so that a slow or
 // stalled client cannot hold a connection for ever.
 func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
+	return NewHTTPServerWith(addr, h, logger, DefaultTimeouts())
+}
+
+// NewHTTPServerWith is NewHTTPServer with other timeouts, such as short ones
+// in tests.
+func NewHTTPServerWith(addr string, h http.Handler, logger *slog.Logger, t Timeouts) *http.Server {
+	def := DefaultTimeouts()
+	pick := func(v, d time.Duration) time.Duration {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
 	hs := &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: pick(t.ReadHeader, def.ReadHeader),
+		ReadTimeout:       pick(t.Read, def.Read),
+		WriteTimeout:      pick(t.Write, def.Write),
+		IdleTimeout:       pick(t.Idle, def.Idle),
 		MaxHeaderBytes:    64 << 10,
 	}
 	if logger != nil {
@@ -231,6 +259,13 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool 
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		writeError(w, http.StatusRequestEntityTooLarge, contract.CodeTooLarge, fmt.Sprintf("the request body is over the limit of %d bytes", tooBig.Limit))
+		return false
+	}
+	// A body cut off by the server's read timeout is not malformed: the
+	// device should send it again, not give up on it.
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		writeError(w, http.StatusServiceUnavailable, contract.CodeUnavailable, "the request body did not arrive in time; nothing was applied: send it again")
 		return false
 	}
 	writeError(w, http.StatusBadRequest, contract.CodeInvalid, "malformed JSON: "+jsonProblem(err))

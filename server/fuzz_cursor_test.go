@@ -1,0 +1,232 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"testing"
+
+	"fieldsync/contract"
+	"fieldsync/server"
+)
+
+// pullEntry is one record or review item of a pull, in the change stream.
+type pullEntry struct {
+	seq  int64
+	kind string // "record" or "review"
+	id   string
+}
+
+// pullRaw makes one GET /v1/pull as d, with the query as given.
+func pullRaw(t testing.TB, d *device, cursor, limit string, withLimit bool) (int, contract.PullResponse, []byte) {
+	t.Helper()
+	q := url.Values{"cursor": {cursor}}
+	if withLimit {
+		q.Set("limit", limit)
+	}
+	req, err := http.NewRequest("GET", d.e.ts.URL+"/v1/pull?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var page contract.PullResponse
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, &page); err != nil {
+			t.Fatalf("200 with a body that is not a pull page: %q", b)
+		}
+	}
+	return resp.StatusCode, page, b
+}
+
+// entries lists a page's records and reviews in sequence order.
+func entries(page contract.PullResponse) []pullEntry {
+	var out []pullEntry
+	for _, r := range page.Records {
+		out = append(out, pullEntry{r.Seq, "record", r.ID})
+	}
+	for _, r := range page.Reviews {
+		out = append(out, pullEntry{r.Seq, "review", r.ID})
+	}
+	slices.SortFunc(out, func(a, b pullEntry) int { return int(a.seq - b.seq) })
+	return out
+}
+
+// FuzzPullCursor sends arbitrary cursors and limits to GET /v1/pull as a
+// technician, a dispatcher, finance and a technician who lost a job to a
+// reassign. Whatever arrives, the server answers a clear 4xx or a page in
+// which every record and review item is one the caller sees, in sequence
+// order, after the cursor, with none skipped; and following the cursors
+// from there brings everything after it exactly once. Cursors round-trip:
+// ParseCursor(encodeCursor(n)) == n.
+func FuzzPullCursor(f *testing.F) {
+	e := newEnv(f)
+	dana, alex, sam, fran := e.login("dana", "office-pc"), e.login("alex", "alex-phone"), e.login("sam", "sam-phone"), e.login("fran", "finance-pc")
+	cust := e.customer(dana, "Harbor Bakery")
+	samCust := e.customer(dana, "Mill Lane Dental")
+	job := e.job(dana, cust, "alex", "Replace pump seal", "12 Quay Street", day)
+	samJob := e.job(dana, samCust, "sam", "Service compressor", "3 Mill Lane", day)
+	moved := e.job(dana, cust, "sam", "Check boiler", "12 Quay Street", day.Add(24*60*60*1e9))
+	var alexOnly, samOnly []string
+	for i := range 4 {
+		n, p := alex.note(job, fmt.Sprintf("Alex note %d", i)), alex.part(job, fmt.Sprintf("SEAL-%d", i), 1)
+		alex.push(n, p)
+		alexOnly = append(alexOnly, n.RecordID, p.RecordID)
+		sn := sam.note(samJob, fmt.Sprintf("Sam note %d", i))
+		sam.must(sn)
+		samOnly = append(samOnly, sn.RecordID)
+	}
+	// Reviews on both technicians' jobs, interleaved with records.
+	for _, w := range []struct {
+		d   *device
+		job string
+	}{{alex, job}, {sam, samJob}} {
+		w.d.move(w.job, "opened", "in_progress")
+		stale := w.d.bases(w.job, "status")
+		dana.pull()
+		dana.must(dana.op("job", w.job, contract.ActionTransition, dana.bases(w.job, "status"), map[string]any{"status": "waiting_for_approval"}))
+		held := w.d.push(w.d.op("job", w.job, contract.ActionTransition, stale, map[string]any{"status": "completed"}))[0]
+		if held.Outcome != contract.Held {
+			f.Fatalf("a stale move: %s %s", held.Outcome, held.Message)
+		}
+		if w.d == alex {
+			alexOnly = append(alexOnly, held.ReviewID)
+		} else {
+			samOnly = append(samOnly, held.ReviewID)
+		}
+	}
+	inv := fran.op("invoice", newID(), contract.ActionCreate, nil, map[string]any{"job_id": job, "customer_id": cust, "total": 4200})
+	fran.must(inv)
+	// Sam's third job moves to Alex: Sam keeps seeing it, read only.
+	dana.pull()
+	dana.must(dana.op("job", moved, contract.ActionReassign, dana.bases(moved, "assignment"), map[string]any{"assignee": e.users["alex"].ID}))
+	samOnly = append(samOnly, samJob, samCust)
+	alexOnly = append(alexOnly, job)
+
+	// What each caller sees, from one pull of everything, checked against
+	// rules.md before the fuzzing starts.
+	devices := []*device{alex, dana, fran, sam}
+	seen := map[string][]pullEntry{}
+	for _, d := range devices {
+		code, page, b := pullRaw(f, d, "", "500", true)
+		if code != http.StatusOK || page.More {
+			f.Fatalf("%s's whole pull: status %d, more %v: %s", d.name, code, page.More, b)
+		}
+		seen[d.name] = entries(page)
+	}
+	has := func(who, id string) bool {
+		return slices.ContainsFunc(seen[who], func(p pullEntry) bool { return p.id == id })
+	}
+	for _, id := range append(append([]string{moved, cust}, alexOnly...), samOnly...) {
+		if !has("dana", id) {
+			f.Fatalf("the dispatcher does not pull %s", id)
+		}
+	}
+	for _, id := range append([]string{moved, cust}, alexOnly...) {
+		if !has("alex", id) || has("sam", id) && id != moved && id != cust {
+			f.Fatalf("record %s: Alex pulls it %v, Sam %v; want Alex only", id, has("alex", id), has("sam", id))
+		}
+	}
+	for _, id := range samOnly {
+		if has("alex", id) || !has("sam", id) {
+			f.Fatalf("record %s: Alex pulls it %v, Sam %v; want Sam only", id, has("alex", id), has("sam", id))
+		}
+	}
+	if !has("sam", moved) || has("alex", inv.RecordID) || has("sam", inv.RecordID) || !has("fran", inv.RecordID) {
+		f.Fatalf("the moved job or the invoice is pulled by the wrong people")
+	}
+
+	// The seed corpus is in testdata/fuzz/FuzzPullCursor; these add a
+	// cursor from the middle of each caller's own stream.
+	for i, d := range devices {
+		mid := seen[d.name][len(seen[d.name])/2].seq
+		f.Add(uint8(i), server.EncodeCursor(mid), "2", uint64(mid))
+	}
+
+	f.Fuzz(func(t *testing.T, who uint8, cursor, limit string, seq uint64) {
+		// Cursors round-trip, and the server gives out only canonical ones.
+		n := int64(seq >> 1)
+		if got, err := server.ParseCursor(server.EncodeCursor(n)); err != nil || got != n {
+			t.Fatalf("ParseCursor(encodeCursor(%d)) = %d, %v", n, got, err)
+		}
+		d := devices[int(who)%len(devices)]
+		all := seen[d.name]
+		withLimit := limit != "" || seq%2 == 1
+		code, page, b := pullRaw(t, d, cursor, limit, withLimit)
+		if code != http.StatusOK {
+			var eb contract.ErrorBody
+			if code != http.StatusBadRequest || json.Unmarshal(b, &eb) != nil || eb.Error.Code != contract.CodeInvalid || eb.Error.Message == "" {
+				t.Fatalf("cursor %q limit %q: status %d %q, want 200 or a 400 saying what is wrong", cursor, limit, code, b)
+			}
+			return
+		}
+		after, err := server.ParseCursor(cursor)
+		if err != nil {
+			t.Fatalf("cursor %q: 200 for a cursor ParseCursor refuses (%v)", cursor, err)
+		}
+		max := 500
+		if limit != "" { // an empty limit is no limit
+			l, err := strconv.Atoi(limit)
+			if err != nil || l < 1 {
+				t.Fatalf("limit %q: 200 for a limit that is not a whole number of 1 or more", limit)
+			}
+			max = min(max, l)
+		}
+		// Every page from here on is what the whole pull holds after the
+		// cursor, in order, none skipped, none repeated, each visible.
+		want := slices.DeleteFunc(slices.Clone(all), func(p pullEntry) bool { return p.seq <= after })
+		for pages := 0; ; pages++ {
+			if pages > len(all)+2 {
+				t.Fatalf("following cursors from %q never ends", cursor)
+			}
+			got := entries(page)
+			if len(got) > max {
+				t.Fatalf("a page of %d entries, over the limit of %d", len(got), max)
+			}
+			for i := 1; i < len(page.Records); i++ {
+				if page.Records[i].Seq <= page.Records[i-1].Seq {
+					t.Fatalf("records out of sequence order: %d after %d", page.Records[i].Seq, page.Records[i-1].Seq)
+				}
+			}
+			for i := 1; i < len(page.Reviews); i++ {
+				if page.Reviews[i].Seq <= page.Reviews[i-1].Seq {
+					t.Fatalf("reviews out of sequence order: %d after %d", page.Reviews[i].Seq, page.Reviews[i-1].Seq)
+				}
+			}
+			if len(got) > len(want) || !slices.Equal(got, want[:len(got)]) {
+				t.Fatalf("%s after cursor %d: got %v, want the first %d of %v", d.name, after, got, len(got), want)
+			}
+			if len(got) == 0 && len(want) > 0 {
+				t.Fatalf("%s after cursor %d: an empty page with %d entries still to come", d.name, after, len(want))
+			}
+			want = want[len(got):]
+			if page.More != (len(want) > 0) {
+				t.Fatalf("more is %v with %d entries still to come", page.More, len(want))
+			}
+			next, err := server.ParseCursor(page.Cursor)
+			wantNext := after
+			if len(got) > 0 {
+				wantNext = got[len(got)-1].seq
+			}
+			if err != nil || next != wantNext || page.Cursor != server.EncodeCursor(next) {
+				t.Fatalf("the page's cursor %q is %d (%v), want the encoding of %d", page.Cursor, next, err, wantNext)
+			}
+			if !page.More {
+				return
+			}
+			after = next
+			if code, page, b = pullRaw(t, d, page.Cursor, limit, withLimit); code != http.StatusOK {
+				t.Fatalf("following a cursor the server gave out: status %d %s", code, b)
+			}
+		}
+	})
+}
