@@ -47,6 +47,8 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseRules$$' -fuzztime $(FUZZTIME) ./contract
 	go test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./contract
 	go test -run '^$$' -fuzz '^FuzzPush$$' -fuzztime $(FUZZTIME) ./server
+	go test -run '^$$' -fuzz '^FuzzPullCursor$$' -fuzztime $(FUZZTIME) ./server
+	go test -run '^$$' -fuzz '^FuzzUploadRanges$$' -fuzztime $(FUZZTIME) ./server
 
 bench:
 	go test -run '^$$' -bench . -benchtime 1x ./...

@@ -499,7 +499,7 @@ func (d *decider) create() Decision {
 		return refuse(CodeInvalid, "a %s is added to its %s with the append action", rr.Type, rr.Parent)
 	}
 	if !d.r.RoleIn(d.actor.Role, rr.Create) {
-		return d.forbidden("create a "+rr.Type, rr.Create)
+		return d.forbidden("create "+article(rr.Type), rr.Create)
 	}
 	m := rr.Machine
 	vals, _, bad := d.parseValues(func(g *GroupRule, f *FieldRule) error {
@@ -524,6 +524,12 @@ func (d *decider) create() Decision {
 			// People who cannot assign work make jobs that are theirs.
 			if v, ok := vals[of]; ok && !IsNull(v) && !Same(v, Text(d.actor.UserID)) {
 				return refuse(CodeForbidden, "A %s you create is assigned to you; only %s can assign it to someone else.", rr.Type, d.r.Expand(g.Edit))
+			}
+			// The rest of the owner's group (a crew) is theirs to set too.
+			for _, f := range g.Fields {
+				if v, ok := vals[f.Name]; ok && f.Name != of && !IsNull(v) {
+					return refuse(CodeForbidden, "Only %s can set %s on a %s.", d.r.Expand(g.Edit), words(f.Name), rr.Type)
+				}
 			}
 			vals[of] = Text(d.actor.UserID)
 		}
@@ -1201,4 +1207,12 @@ func dedupe(list []string) []string {
 	out := append([]string(nil), list...)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// article puts "a" or "an" before a word.
+func article(w string) string {
+	if w != "" && strings.ContainsRune("aeiou", rune(w[0])) {
+		return "an " + w
+	}
+	return "a " + w
 }

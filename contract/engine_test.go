@@ -1361,7 +1361,7 @@ func TestCreate(t *testing.T) {
 			want: wantApplied(values{"customer_id": Text(customerID), "total": Int(100), "status": Text("draft")}), owner: "finance"},
 		{name: "a dispatcher cannot create an invoice", actor: dana,
 			op:   op(ActionCreate, "invoice", invoiceID, nil, values{"customer_id": Text(customerID)}),
-			want: wantRefused(CodeForbidden, "Only finance can create a invoice.")},
+			want: wantRefused(CodeForbidden, "Only finance can create an invoice.")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
