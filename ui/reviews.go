@@ -64,6 +64,10 @@ func (q *reviewQueue) refresh() {
 		q.empty.Hide()
 	}
 	q.list.Refresh()
+	if !slices.ContainsFunc(items, func(r contract.Review) bool { return r.ID == q.openID }) && len(items) > 0 {
+		q.list.Select(0) // the first item waiting, with both versions, rather than an empty pane
+		return
+	}
 	q.showDetail()
 }
 
