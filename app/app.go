@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -205,13 +206,21 @@ func (a *App) Login(ctx context.Context, serverURL, user, password string) (cont
 	if a.client.BaseURL() == "" {
 		return contract.User{}, errors.New("type the server's address first")
 	}
-	resp, err := a.client.Login(ctx, user, password, a.device)
-	if err != nil {
-		return contract.User{}, fmt.Errorf("sign in: %w", err)
-	}
 	prev, _, err := a.store.Session()
 	if err != nil {
 		return contract.User{}, err
+	}
+	if prev.User.Name != "" && !strings.EqualFold(prev.User.Name, user) {
+		// Another user's work must never vanish with a sign-in.
+		if n, photos, err := a.unsynced(); err != nil {
+			return contract.User{}, err
+		} else if n+photos > 0 {
+			return contract.User{}, fmt.Errorf("%s has work on this device the server does not have yet (%d change(s), %d photo(s)): %s must sign in and sync first, or sign out with force", prev.User.Name, n, photos, prev.User.Name)
+		}
+	}
+	resp, err := a.client.Login(ctx, user, password, a.device)
+	if err != nil {
+		return contract.User{}, fmt.Errorf("sign in: %w", err)
 	}
 	if prev.User.ID != "" && prev.User.ID != resp.User.ID {
 		if err := a.store.Reset(); err != nil {
@@ -267,16 +276,12 @@ func (a *App) refreshDirectory(ctx context.Context) error {
 // refuses with an *UnsyncedError, unless force is set; signing out clears
 // the device.
 func (a *App) Logout(ctx context.Context, force bool) error {
-	queued, held, refused, err := a.store.Counts()
+	n, photos, err := a.unsynced()
 	if err != nil {
 		return err
 	}
-	photos, err := a.store.Photos(localstore.PhotoWaiting)
-	if err != nil {
-		return err
-	}
-	if n := queued + held + refused; (n > 0 || len(photos) > 0) && !force {
-		return &UnsyncedError{Changes: n, Photos: len(photos)}
+	if (n > 0 || photos > 0) && !force {
+		return &UnsyncedError{Changes: n, Photos: photos}
 	}
 	if err := a.queue.Close(ctx); err != nil {
 		return err
@@ -297,6 +302,16 @@ func (a *App) Logout(ctx context.Context, force bool) error {
 	a.mu.Unlock()
 	a.queue.Refresh()
 	return nil
+}
+
+// unsynced counts the changes and photos the server does not have yet.
+func (a *App) unsynced() (changes, photos int, err error) {
+	queued, held, refused, err := a.store.Counts()
+	if err != nil {
+		return 0, 0, err
+	}
+	waiting, err := a.store.Photos(localstore.PhotoWaiting)
+	return queued + held + refused, len(waiting), err
 }
 
 // SyncNow tries both lanes at once. With the loops off it runs one round of

@@ -111,8 +111,8 @@ func (a *App) submit(op contract.Operation, photo *localstore.Photo) (*contract.
 		}
 	}
 	d := a.eng().Decide(contract.Situation{Actor: me, Op: &op, Current: cur, Parent: parent, Dir: localDirectory{a}, Now: a.cfg.Now()})
-	if d.Outcome == contract.Refused {
-		return nil, contract.Errorf(d.Code, "%s", d.Message)
+	if err := refusal(d); err != nil {
+		return nil, err
 	}
 	if _, err := a.store.Save(op, photo); err != nil {
 		return nil, err
@@ -123,6 +123,22 @@ func (a *App) submit(op contract.Operation, photo *localstore.Photo) (*contract.
 		return nil, err
 	}
 	return after.View, nil
+}
+
+// refusal is the error for an edit the device must not save: one the rules
+// refuse, or one it already knows would only be held because the record
+// moved to someone else or was voided. Edits made before the device heard
+// of that are already queued and go to review; new ones are refused here.
+func refusal(d contract.Decision) error {
+	switch {
+	case d.Outcome == contract.Refused:
+		return contract.Errorf(d.Code, "%s", d.Message)
+	case d.Outcome == contract.Held && d.Code == contract.CodeOwnership:
+		return contract.Errorf(contract.CodeForbidden, "This job was reassigned to someone else; you can no longer change it here. Add a note instead.")
+	case d.Outcome == contract.Held && d.Code == contract.CodeVoided:
+		return contract.Errorf(contract.CodeLocked, "This record was voided; it takes no more changes.")
+	}
+	return nil
 }
 
 func (a *App) parentID(op contract.Operation, cur *contract.Record) string {
@@ -294,8 +310,8 @@ func (a *App) submitAll(ops []contract.Operation) (*contract.Record, error) {
 	}
 	for i := range ops {
 		d := a.eng().Decide(contract.Situation{Actor: me, Op: &ops[i], Current: cur, Dir: localDirectory{a}, Now: a.cfg.Now()})
-		if d.Outcome == contract.Refused {
-			return nil, contract.Errorf(d.Code, "%s", d.Message)
+		if err := refusal(d); err != nil {
+			return nil, err
 		}
 	}
 	var view *contract.Record

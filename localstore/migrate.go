@@ -77,6 +77,10 @@ var migrations = []string{
 		id  TEXT PRIMARY KEY,
 		doc BLOB NOT NULL
 	);`,
+
+	// 2: an item's parent kept with its operation, so a refused item still
+	// marks its job after its own view is gone.
+	`ALTER TABLE outbox ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';`,
 }
 
 func migrate(db *sql.DB) error {

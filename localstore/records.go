@@ -121,8 +121,9 @@ func (s *Store) Save(op contract.Operation, photo *Photo) (bool, error) {
 	saved := false
 	err = s.tx(context.Background(), func(tx *sql.Tx) error {
 		t := now()
-		res, err := tx.Exec(`INSERT INTO outbox(op_id, record_id, record_type, op, state, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(op_id) DO NOTHING`, op.ID, op.RecordID, op.RecordType, b, Queued, t, t)
+		res, err := tx.Exec(`INSERT INTO outbox(op_id, record_id, record_type, parent_id, op, state, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(op_id) DO NOTHING`, op.ID, op.RecordID, op.RecordType,
+			parentOf(nil, []contract.Operation{op}), b, Queued, t, t)
 		if err != nil {
 			return err
 		}
@@ -586,7 +587,7 @@ type OutboxState struct {
 
 // OutboxStates returns every outbox row's state, in order.
 func (s *Store) OutboxStates() ([]OutboxState, error) {
-	rows, err := s.db.Query(`SELECT o.seq, o.record_id, o.record_type, COALESCE(r.parent_id, ''), o.state, o.attempts, o.last_error, o.result
+	rows, err := s.db.Query(`SELECT o.seq, o.record_id, o.record_type, COALESCE(r.parent_id, o.parent_id), o.state, o.attempts, o.last_error, o.result
 		FROM outbox o LEFT JOIN records r ON r.id = o.record_id ORDER BY o.seq`)
 	if err != nil {
 		return nil, fmt.Errorf("outbox states: %w", err)

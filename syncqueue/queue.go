@@ -52,6 +52,12 @@ type Queue struct {
 	nextSub int
 	uploads map[string]Upload
 
+	// refreshMu makes each refresh compute and publish as one step, so an
+	// older state never lands after a newer one.
+	refreshMu sync.Mutex
+	refreshCh chan struct{} // refreshes wanted by the loops' refresher
+	running   bool
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -61,6 +67,7 @@ type lane struct {
 	name  string
 	round func(context.Context) error
 	bo    *backoff.ExponentialBackOff
+	rt    contract.RetryRule // the timing bo was set up with
 	kick  chan struct{}
 	reset chan struct{}
 	mu    sync.Mutex // serialises rounds, loop or by hand
@@ -83,7 +90,7 @@ func New(opt Options) *Queue {
 	if opt.IsOffice == nil {
 		opt.IsOffice = func(string) bool { return false }
 	}
-	q := &Queue{opt: opt, subs: map[int]func(State){}, uploads: map[string]Upload{}}
+	q := &Queue{opt: opt, subs: map[int]func(State){}, uploads: map[string]Upload{}, refreshCh: make(chan struct{}, 1)}
 	rules := opt.Rules()
 	q.data = newLane("data", rules.RetryFor(contract.LaneData), q.dataRound)
 	q.media = newLane("media", rules.RetryFor(contract.LaneMedia), q.mediaRound)
@@ -92,6 +99,17 @@ func New(opt Options) *Queue {
 }
 
 func newLane(name string, rt contract.RetryRule, round func(context.Context) error) *lane {
+	l := &lane{name: name, round: round, kick: make(chan struct{}, 1), reset: make(chan struct{}, 1)}
+	l.tune(rt)
+	return l
+}
+
+// tune sets the lane's backoff to the rules' timing, afresh when it changed:
+// the rules arrive from the server after the queue is made.
+func (l *lane) tune(rt contract.RetryRule) {
+	if l.bo != nil && rt == l.rt {
+		return
+	}
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = time.Duration(rt.First)
 	bo.MaxInterval = time.Duration(rt.Cap)
@@ -99,7 +117,7 @@ func newLane(name string, rt contract.RetryRule, round func(context.Context) err
 	bo.RandomizationFactor = 0.25
 	bo.MaxElapsedTime = 0 // never give up: the work is the user's
 	bo.Reset()
-	return &lane{name: name, round: round, bo: bo, kick: make(chan struct{}, 1), reset: make(chan struct{}, 1)}
+	l.bo, l.rt = bo, rt
 }
 
 func poke(ch chan struct{}) {
@@ -118,6 +136,12 @@ func (q *Queue) Start() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q.cancel = cancel
+	q.running = true
+	q.wg.Add(1)
+	go func() {
+		defer q.wg.Done()
+		q.refresher(ctx)
+	}()
 	for _, l := range []*lane{q.data, q.media} {
 		q.wg.Add(1)
 		go func() {
@@ -135,6 +159,7 @@ func (q *Queue) Close(ctx context.Context) error {
 	q.mu.Lock()
 	cancel := q.cancel
 	q.cancel = nil
+	q.running = false
 	q.mu.Unlock()
 	if cancel == nil {
 		return nil
@@ -167,7 +192,26 @@ func (q *Queue) SyncNow() {
 func (q *Queue) Kick() {
 	poke(q.data.kick)
 	poke(q.media.kick)
+	q.mu.Lock()
+	running := q.running
+	q.mu.Unlock()
+	if running {
+		poke(q.refreshCh) // off the saver's path: saving stays quick however long the queue
+		return
+	}
 	q.Refresh()
+}
+
+// refresher recomputes the state when kicks ask for it, coalescing bursts.
+func (q *Queue) refresher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.refreshCh:
+			q.Refresh()
+		}
+	}
 }
 
 // loop runs rounds of one lane when kicked, when its retry is due, or, for
@@ -217,6 +261,12 @@ func (q *Queue) run(ctx context.Context, l *lane) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := q.opt.Now()
+	rules := q.opt.Rules()
+	if l == q.data {
+		l.tune(rules.RetryFor(contract.LaneData))
+	} else {
+		l.tune(rules.RetryFor(contract.LaneMedia))
+	}
 	q.setLane(l, func(s *LaneState) { s.Running, s.LastTry = true, start })
 	err := l.round(ctx)
 	now := q.opt.Now()
@@ -533,6 +583,8 @@ func (q *Queue) copyState() State {
 // Refresh recomputes every record's status from the store and tells
 // subscribers.
 func (q *Queue) Refresh() {
+	q.refreshMu.Lock()
+	defer q.refreshMu.Unlock()
 	records, counts, err := q.recordStates()
 	if err != nil {
 		q.opt.Log.Error("sync state", "err", err)
