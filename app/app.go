@@ -305,13 +305,15 @@ func (a *App) Logout(ctx context.Context, force bool) error {
 }
 
 // unsynced counts the changes and photos the server does not have yet.
+// An edit held for review is on the server, in its review item; a refused
+// one is not, and its text would be lost.
 func (a *App) unsynced() (changes, photos int, err error) {
-	queued, held, refused, err := a.store.Counts()
+	queued, _, refused, err := a.store.Counts()
 	if err != nil {
 		return 0, 0, err
 	}
 	waiting, err := a.store.Photos(localstore.PhotoWaiting)
-	return queued + held + refused, len(waiting), err
+	return queued + refused, len(waiting), err
 }
 
 // SyncNow tries both lanes at once. With the loops off it runs one round of

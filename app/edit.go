@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -304,12 +305,19 @@ func (a *App) submitAll(ops []contract.Operation) (*contract.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cur *contract.Record
+	var cur, parent *contract.Record
 	if e != nil {
 		cur = e.View
+		if cur.ParentID != "" {
+			if pe, err := a.store.Record(cur.ParentID); err != nil {
+				return nil, err
+			} else if pe != nil {
+				parent = pe.View // items owned through their job need it
+			}
+		}
 	}
 	for i := range ops {
-		d := a.eng().Decide(contract.Situation{Actor: me, Op: &ops[i], Current: cur, Dir: localDirectory{a}, Now: a.cfg.Now()})
+		d := a.eng().Decide(contract.Situation{Actor: me, Op: &ops[i], Current: cur, Parent: parent, Dir: localDirectory{a}, Now: a.cfg.Now()})
 		if err := refusal(d); err != nil {
 			return nil, err
 		}
@@ -389,8 +397,12 @@ func (a *App) AddPhoto(jobRef, photoID, filename, contentType string, content io
 	if contentType != "" {
 		vals["content_type"] = contract.Text(contentType)
 	}
-	return a.appendItem("photo", photoID, job.View.ID, vals,
+	rec, err := a.appendItem("photo", photoID, job.View.ID, vals,
 		&localstore.Photo{ID: photoID, JobID: job.View.ID, Path: path, Size: size, SHA256: sum})
+	if err != nil {
+		os.Remove(path) // refused: the copy has no row and would never leave
+	}
+	return rec, err
 }
 
 func viewOf(e *localstore.Entry) *contract.Record {
@@ -422,6 +434,18 @@ func (a *App) Sign(jobRef, signer string, image io.Reader) (*contract.Record, er
 		return nil, contract.Errorf(contract.CodeBadValue, "the signer's name is required")
 	}
 	vals := map[string]any{"signer_name": signer, "signed_at": a.cfg.Now().UTC().Format(time.RFC3339)}
+	// Check the signature before the image goes anywhere: a refused
+	// signature must not leave a photo behind.
+	me, err := a.actor()
+	if err != nil {
+		return nil, err
+	}
+	if ok, why := a.eng().MayEdit(me, job.View, nil, "signature"); !ok {
+		return nil, contract.Errorf(contract.CodeForbidden, "%s.", strings.TrimSuffix(why, "."))
+	}
+	if job.View.Text("signer_name") != "" {
+		return nil, contract.Errorf(contract.CodeWriteOnce, "signature is already set and cannot change.")
+	}
 	if image != nil {
 		photo, err := a.AddPhoto(job.View.ID, "", "signature.png", "image/png", image)
 		if err != nil {
@@ -495,7 +519,9 @@ func (a *App) Resolve(reviewID, choice, entry string, values map[string]any) err
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(reviews, func(r contract.Review) bool { return r.ID == reviewID || strings.HasPrefix(r.ID, reviewID) })
+	i := slices.IndexFunc(reviews, func(r contract.Review) bool {
+		return r.ID == reviewID || len(reviewID) >= 8 && strings.HasPrefix(r.ID, reviewID)
+	})
 	if i < 0 {
 		return fmt.Errorf("no review item %q on this device", reviewID)
 	}

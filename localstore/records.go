@@ -383,7 +383,11 @@ func (s *Store) SaveResults(results []contract.Result) error {
 			if err != nil {
 				return err
 			}
-			touched[rid] = true
+			if state != Applied {
+				// An applied operation stays in the view until the pull brings
+				// it back; a held or refused one leaves it.
+				touched[rid] = true
+			}
 		}
 		for id := range touched {
 			if err := s.rebaseTx(tx, id); err != nil {
@@ -425,8 +429,10 @@ func (s *Store) LastApplied() (int64, error) {
 // the new cursor, in one transaction.
 func (s *Store) ApplyPull(page contract.PullResponse) error {
 	return s.tx(context.Background(), func(tx *sql.Tx) error {
+		// The pull comes after the push of every applied operation, so the
+		// server's copy already holds them: only queued ones shape the view.
 		pending := map[string]bool{}
-		rows, err := tx.Query(`SELECT DISTINCT record_id FROM outbox WHERE state IN (?, ?)`, Queued, Applied)
+		rows, err := tx.Query(`SELECT DISTINCT record_id FROM outbox WHERE state = ?`, Queued)
 		if err != nil {
 			return err
 		}
@@ -508,6 +514,16 @@ func (s *Store) Settle(upTo int64) (int, error) {
 			recs[g.rec] = true
 		}
 		for id := range recs {
+			// With nothing pending the view is the server's copy: no need to
+			// decode anything.
+			res, err := tx.Exec(`UPDATE records SET view = server WHERE id = ? AND server IS NOT NULL
+				AND NOT EXISTS (SELECT 1 FROM outbox WHERE record_id = ? AND state IN (?, ?))`, id, id, Queued, Applied)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				continue
+			}
 			if err := s.rebaseTx(tx, id); err != nil {
 				return err
 			}

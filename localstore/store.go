@@ -159,8 +159,13 @@ func (s *Store) DeviceID() (string, error) {
 	if ok, err := s.getMeta("device_id", &id); err != nil || ok {
 		return id, err
 	}
-	id = "device-" + uuid.NewString()
-	return id, setMeta(s.db, "device_id", id)
+	// First use: the first id written wins, whoever else asks at once.
+	b, _ := json.Marshal("device-" + uuid.NewString())
+	if _, err := s.db.Exec(`INSERT OR IGNORE INTO meta(key, value) VALUES ('device_id', ?)`, b); err != nil {
+		return "", fmt.Errorf("write device_id: %w", err)
+	}
+	_, err := s.getMeta("device_id", &id)
+	return id, err
 }
 
 // Session is who is signed in on this device, and where.
@@ -260,6 +265,7 @@ func (s *Store) SetUsers(users []contract.User) error {
 // Reset forgets everything the server sent and every pending edit: for a
 // sign-out after the user agreed to lose unsynced work, or another user.
 func (s *Store) Reset() error {
+	defer s.removePhotoFiles()
 	return s.tx(context.Background(), func(tx *sql.Tx) error {
 		for _, q := range []string{`DELETE FROM records`, `DELETE FROM outbox`, `DELETE FROM photos`,
 			`DELETE FROM reviews`, `DELETE FROM history`, `DELETE FROM users`, `DELETE FROM meta WHERE key IN ('cursor', 'rules')`} {
@@ -269,4 +275,16 @@ func (s *Store) Reset() error {
 		}
 		return nil
 	})
+}
+
+// removePhotoFiles deletes the photo files of a user whose data is gone.
+func (s *Store) removePhotoFiles() {
+	dir := filepath.Join(s.dir, "photos")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
 }

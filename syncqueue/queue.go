@@ -14,7 +14,9 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fieldsync/contract"
@@ -57,6 +59,7 @@ type Queue struct {
 	refreshMu sync.Mutex
 	refreshCh chan struct{} // refreshes wanted by the loops' refresher
 	running   bool
+	dirty     atomic.Bool // new work since the last refresh, with no loops to refresh
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -199,7 +202,7 @@ func (q *Queue) Kick() {
 		poke(q.refreshCh) // off the saver's path: saving stays quick however long the queue
 		return
 	}
-	q.Refresh()
+	q.dirty.Store(true) // worked out when someone next asks for the state
 }
 
 // refresher recomputes the state when kicks ask for it, coalescing bursts.
@@ -284,7 +287,9 @@ func (q *Queue) run(ctx context.Context, l *lane) error {
 		case IsUnauthorized(err):
 			s.LastError = err.Error()
 		default:
-			wait := l.bo.NextBackOff()
+			// Jitter never takes a wait past the cap; only the server's
+			// Retry-After may.
+			wait := min(l.bo.NextBackOff(), time.Duration(l.rt.Cap))
 			if ra := RetryAfter(err); ra > wait {
 				wait = ra
 			}
@@ -295,7 +300,12 @@ func (q *Queue) run(ctx context.Context, l *lane) error {
 		}
 	})
 	q.mu.Lock()
-	q.state.SignedOut = IsUnauthorized(err)
+	switch {
+	case IsUnauthorized(err):
+		q.state.SignedOut = true
+	case err == nil && l == q.data:
+		q.state.SignedOut = false // only the data lane's sign-in proves it again
+	}
 	q.mu.Unlock()
 	q.Refresh()
 	return err
@@ -348,11 +358,12 @@ func (q *Queue) dataRound(ctx context.Context) error {
 		if len(batch) == 0 {
 			break
 		}
-		if err := q.push(ctx, batch, &log); err != nil {
+		retry, err := q.push(ctx, batch, &log)
+		if err != nil {
 			return err
 		}
-		if len(batch) < q.batchSize() {
-			break
+		if retry > 0 || len(batch) < q.batchSize() {
+			break // what the server asked to resend waits for the next round, never a hot loop
 		}
 	}
 	upTo, err := st.LastApplied()
@@ -383,7 +394,7 @@ func (q *Queue) dataRound(ctx context.Context) error {
 // push sends one batch. A batch the server rejects as a whole, for a reason
 // a retry cannot fix, is sent one operation at a time, so that one bad
 // operation is refused on its own and never blocks the queue.
-func (q *Queue) push(ctx context.Context, batch []localstore.Pending, log *roundLog) error {
+func (q *Queue) push(ctx context.Context, batch []localstore.Pending, log *roundLog) (retry int, err error) {
 	st := q.opt.Store
 	ops := make([]contract.Operation, len(batch))
 	seqs := make([]int64, len(batch))
@@ -394,29 +405,34 @@ func (q *Queue) push(ctx context.Context, batch []localstore.Pending, log *round
 	if err != nil {
 		if IsTransient(err) || IsUnauthorized(err) || errors.Is(err, context.Canceled) {
 			if nerr := st.NoteAttempt(seqs, err.Error()); nerr != nil {
-				return errors.Join(err, nerr)
+				return 0, errors.Join(err, nerr)
 			}
-			return err
+			return 0, err
 		}
 		if len(batch) > 1 {
 			for i := range batch {
-				if err := q.push(ctx, batch[i:i+1], log); err != nil {
-					return err
+				n, err := q.push(ctx, batch[i:i+1], log)
+				if err != nil {
+					return retry, err
 				}
+				retry += n
 			}
-			return nil
+			return retry, nil
 		}
 		var e *Error
 		errors.As(err, &e)
 		results = []contract.Result{{OpID: ops[0].ID, Outcome: contract.Refused, Code: e.Detail.Code, Message: e.Detail.Message}}
 	}
 	if err := st.SaveResults(results); err != nil {
-		return err
+		return 0, err
 	}
 	for i, r := range results {
+		if f := r.Final(); f.Outcome == contract.Refused && f.Retry {
+			retry++
+		}
 		log.add(ops[i], r, q.opt.IsOffice)
 	}
-	return nil
+	return retry, nil
 }
 
 // mediaRound uploads every photo whose metadata the server has.
@@ -430,8 +446,9 @@ func (q *Queue) mediaRound(ctx context.Context) error {
 	defer func() {
 		if line := log.line(); line != "" {
 			q.mu.Lock()
-			if q.state.Summary == "" || q.state.Data.Running {
-				q.state.Summary = line
+			// Uploads finish what the data round reported; say so once.
+			if !strings.Contains(q.state.Summary, "photos") {
+				q.state.Summary = strings.TrimSpace(q.state.Summary + " " + line)
 			}
 			q.mu.Unlock()
 		}
@@ -565,6 +582,9 @@ func (q *Queue) Subscribe(fn func(State)) (cancel func()) {
 
 // State returns the state now.
 func (q *Queue) State() State {
+	if q.dirty.Swap(false) {
+		q.Refresh()
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.copyState()

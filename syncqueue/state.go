@@ -154,7 +154,7 @@ func (s State) Line(now time.Time) string {
 	pending := s.Queued + s.Photos
 	if pending == 0 {
 		if s.Data.Failures > 0 {
-			return "Synced as far as this device knows; checking again " + retryWords(s.Data.NextTry, now) + "."
+			return "Synced as far as this device knows; the server did not answer, " + retryWords(s.Data.NextTry, now) + "."
 		}
 		return "Synced"
 	}

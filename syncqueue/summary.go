@@ -25,11 +25,15 @@ func (l *roundLog) add(op contract.Operation, r contract.Result, office func(use
 		}
 	case contract.Held:
 		why := "someone else changed it"
+		record := op.RecordType
+		if record == "note" || record == "photo" || record == "part" {
+			record = "job" // items are held for what happened to their job
+		}
 		switch final.Code {
 		case contract.CodeOwnership:
-			why = "the " + op.RecordType + " was reassigned"
+			why = "the " + record + " was reassigned"
 		case contract.CodeVoided:
-			why = "the " + op.RecordType + " was voided"
+			why = "the " + record + " was voided"
 		case contract.CodeReviewOpen:
 			why = "it is already under review"
 		default:

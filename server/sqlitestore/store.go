@@ -558,11 +558,13 @@ func (q query) Pull(sc server.Scope, after int64, limit int) ([]contract.Record,
 	args := []any{after}
 	where := scopeClause(sc, &args)
 	args = append(args, limit)
-	recs, err := q.records("pull records", `SELECT doc FROM (SELECT doc, type, scope, id AS rid, seq FROM records WHERE seq > ?) WHERE `+where+` ORDER BY seq LIMIT ?`, args...)
+	// Walk the sequence index in order and stop at the limit, rather than
+	// collect and sort everything visible for every page.
+	recs, err := q.records("pull records", `SELECT doc FROM (SELECT doc, type, scope, id AS rid, seq FROM records INDEXED BY records_seq WHERE seq > ?) WHERE `+where+` ORDER BY seq LIMIT ?`, args...)
 	if err != nil {
 		return nil, nil, err
 	}
-	rvs, err := q.reviews("pull reviews", `SELECT doc FROM (SELECT doc, record_type AS type, scope, record_id AS rid, seq FROM reviews WHERE seq > ?) WHERE `+where+` ORDER BY seq LIMIT ?`, args...)
+	rvs, err := q.reviews("pull reviews", `SELECT doc FROM (SELECT doc, record_type AS type, scope, record_id AS rid, seq FROM reviews INDEXED BY reviews_seq WHERE seq > ?) WHERE `+where+` ORDER BY seq LIMIT ?`, args...)
 	return recs, rvs, err
 }
 
