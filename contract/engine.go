@@ -194,7 +194,7 @@ func (d *decider) parseValues(allow func(g *GroupRule, f *FieldRule) error) (map
 			var n int64
 			_ = json.Unmarshal(v, &n)
 			if n > d.r.Limits.Photo {
-				dec := refuse(CodeTooLarge, "the %s is %s; the limit is %s", d.rr.Type, bytesWord(n), bytesWord(d.r.Limits.Photo))
+				dec := refuse(CodeTooLarge, "the %s is %s; the limit is %s", d.rr.Type, SizeWords(n), SizeWords(d.r.Limits.Photo))
 				return nil, nil, &dec
 			}
 		}
@@ -210,7 +210,8 @@ func (d *decider) parseValues(allow func(g *GroupRule, f *FieldRule) error) (map
 	return out, groups, nil
 }
 
-func bytesWord(n int64) string {
+// SizeWords says a number of bytes as a person reads it: "25.0 MB".
+func SizeWords(n int64) string {
 	switch {
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))

@@ -129,8 +129,8 @@ func FormatRules(r *Rules) string {
 	section("Limits")
 	l := r.Limits
 	fmt.Fprintf(tw, "operations per push\t%d\n", l.Batch)
-	fmt.Fprintf(tw, "request body\t%s\n", bytesWord(l.Body))
-	fmt.Fprintf(tw, "photo\t%s\n", bytesWord(l.Photo))
+	fmt.Fprintf(tw, "request body\t%s\n", SizeWords(l.Body))
+	fmt.Fprintf(tw, "photo\t%s\n", SizeWords(l.Photo))
 	fmt.Fprintf(tw, "text field\t%d characters\n", l.Text)
 	fmt.Fprintf(tw, "records per pull page\t%d\n", l.Page)
 	tw.Flush()

@@ -29,7 +29,7 @@ func (s *Store) ImportPhoto(id string, r io.Reader, max int64) (path string, siz
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, max+1))
 	if err == nil && n > max {
-		err = fmt.Errorf("the photo is over the limit of %s", sizeWords(max))
+		err = fmt.Errorf("the photo is over the limit of %s", contract.SizeWords(max))
 	}
 	if err == nil {
 		err = tmp.Sync()
@@ -95,15 +95,4 @@ func (s *Store) PhotoDone(id string, size int64) error {
 func (s *Store) PhotoFailed(id, reason string) error {
 	_, err := s.db.Exec(`UPDATE photos SET state = ?, error = ? WHERE id = ?`, PhotoFailed, reason, id)
 	return err
-}
-
-// sizeWords says a number of bytes as a person reads it.
-func sizeWords(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -329,23 +329,13 @@ func userName(a *app.App, id string) string {
 func uploadWords(p app.Item) string {
 	switch {
 	case p.Size > 0 && p.Uploaded >= p.Size:
-		return fmt.Sprintf("%s, on the server", bytesText(p.Size))
+		return fmt.Sprintf("%s, on the server", contract.SizeWords(p.Size))
 	case p.Path == "":
-		return fmt.Sprintf("%s, not uploaded yet by its device", bytesText(p.Size))
+		return fmt.Sprintf("%s, not uploaded yet by its device", contract.SizeWords(p.Size))
 	case p.Size > 0:
-		return fmt.Sprintf("%s, uploaded %d%% (%s)", bytesText(p.Size), p.Uploaded*100/p.Size, bytesText(p.Uploaded))
+		return fmt.Sprintf("%s, uploaded %d%% (%s)", contract.SizeWords(p.Size), p.Uploaded*100/p.Size, contract.SizeWords(p.Uploaded))
 	}
 	return "empty"
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 func syncSuffix(words string) string {
@@ -756,7 +746,7 @@ func cmdPhotoAdd(c *cli, args []string) error {
 			return err
 		}
 		return c.saved(a, photo, fmt.Sprintf("Photo %s (%s) added to %s; its content uploads when it syncs.",
-			filepath.Base(args[1]), bytesText(photo.Int("size")), args[0]))
+			filepath.Base(args[1]), contract.SizeWords(photo.Int("size")), args[0]))
 	})
 }
 
