@@ -237,6 +237,12 @@ func (a *App) Login(ctx context.Context, serverURL, user, password string) (cont
 	if err := a.refreshDirectory(ctx); err != nil {
 		return resp.User, fmt.Errorf("signed in, but fetching the rules failed: %w", err)
 	}
+	// The rules may have changed: pending edits are shown as they now apply.
+	if ids, err := a.store.PendingRecords(); err != nil {
+		return resp.User, err
+	} else if err := a.store.Rebase(ids...); err != nil {
+		return resp.User, err
+	}
 	if a.cfg.Background {
 		a.queue.Start()
 		a.queue.SyncNow()
