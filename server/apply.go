@@ -477,7 +477,7 @@ func (a *applier) save(before, rec *contract.Record, op *contract.Operation, act
 		ix.LinksChanged = a.touchesRefs(rec, changes) && !slices.Equal(ix.Links, bx.Links)
 		stored = ix.Scope == bx.Scope && ix.MatchKey == bx.MatchKey && rec.Number == before.Number
 	} else {
-		ix.LinksChanged = true
+		ix.LinksChanged = len(ix.Links) > 0 // a new record has no stored links to replace
 	}
 	a.op.records = append(a.op.records, RecordWrite{Record: rec, Index: ix, Stored: stored})
 	a.records[rec.ID] = rec
