@@ -262,7 +262,7 @@ func (a *App) SetFields(ref string, fields map[string]any) (*contract.Record, er
 		if err != nil {
 			return nil, contract.Errorf(contract.CodeBadValue, "%v", err)
 		}
-		if contract.Same(e.View.Fields[k], canon) {
+		if contract.Same(e.View.Fields[k], canon) || a.queuedSame(e.View.ID, k, canon) {
 			continue // already so: saving the same form twice changes nothing
 		}
 		g := rr.GroupOf(k).Name
@@ -290,6 +290,27 @@ func (a *App) SetFields(ref string, fields map[string]any) (*contract.Record, er
 		ops = append(ops, a.newOp(e.View.Type, e.View.ID, action, bases(e, g.Name), gv))
 	}
 	return a.submitAll(ops)
+}
+
+// queuedSame reports whether the newest edit of field still waiting to be
+// sent already sets it to v. The view leaves out an edit the server will
+// hold (its group is under review), so without this a second tap on the
+// same form would queue the same edit again.
+func (a *App) queuedSame(id, field string, v json.RawMessage) bool {
+	pending, err := a.store.PendingFor(id)
+	if err != nil {
+		return false
+	}
+	for i := len(pending) - 1; i >= 0; i-- {
+		p := pending[i]
+		if p.State != localstore.Queued {
+			continue
+		}
+		if raw, ok := p.Op.Values[field]; ok {
+			return contract.Same(raw, v)
+		}
+	}
+	return false
 }
 
 // submitAll checks every operation before saving any.
@@ -341,7 +362,7 @@ func (a *App) Move(ref, status string) (*contract.Record, error) {
 	if rr.Machine == nil {
 		return nil, fmt.Errorf("a %s has no status", e.View.Type)
 	}
-	if e.View.Text(rr.Machine.Field) == status {
+	if e.View.Text(rr.Machine.Field) == status || a.queuedSame(e.View.ID, rr.Machine.Field, contract.Text(status)) {
 		return e.View, nil // already there: a second tap changes nothing
 	}
 	g := rr.StatusGroup().Name
@@ -499,9 +520,15 @@ func (a *App) Reopen(ref string) (*contract.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := a.currentRules().Record(e.View.Type).StatusGroup()
+	rr := a.currentRules().Record(e.View.Type)
+	g := rr.StatusGroup()
 	if g == nil {
 		return nil, fmt.Errorf("a %s has no status", e.View.Type)
+	}
+	for _, mv := range rr.Machine.Moves {
+		if mv.Action == contract.ActionReopen && e.View.Text(rr.Machine.Field) == mv.To {
+			return e.View, nil // reopened already: a second tap changes nothing
+		}
 	}
 	return a.submit(a.newOp(e.View.Type, e.View.ID, contract.ActionReopen, bases(e, g.Name), nil), nil)
 }

@@ -247,6 +247,11 @@ func (a *applier) merge(actor contract.Actor, op *contract.Operation, dup *contr
 	if err != nil {
 		return nil, nil, "", err
 	}
+	// The people on the duplicate join the surviving job's crew, so the work
+	// they put on it (now moved there) stays in their view.
+	if err := a.joinCrew(actor, op, target, a.s.people(dup)); err != nil {
+		return nil, nil, "", err
+	}
 	for i := range items {
 		item := items[i].Clone()
 		item.ParentID = target.ID
@@ -258,4 +263,45 @@ func (a *applier) merge(actor contract.Actor, op *contract.Operation, dup *contr
 	}
 	next, changes := a.s.engine.Apply(actor, a.now, dup, vals)
 	return next, changes, fmt.Sprintf("Review resolved: merged into %s.", target.Number), nil
+}
+
+// joinCrew adds people to a job's crew field (a users field of its owner's
+// group), leaving out its owner and those already on it.
+func (a *applier) joinCrew(actor contract.Actor, op *contract.Operation, job *contract.Record, people []string) error {
+	rr := a.s.rules.Record(job.Type)
+	of := rr.OwnerField()
+	if of == "" {
+		return nil
+	}
+	var crew *contract.FieldRule
+	for i, f := range rr.GroupOf(of).Fields {
+		if f.Type == contract.TypeUsers {
+			crew = &rr.GroupOf(of).Fields[i]
+		}
+	}
+	if crew == nil {
+		return nil
+	}
+	var ids []string
+	_ = json.Unmarshal(job.Fields[crew.Name], &ids)
+	changed := false
+	for _, p := range people {
+		if p != job.Text(of) && !slices.Contains(ids, p) {
+			ids = append(ids, p)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	raw, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	vals, err := a.s.engine.GroupValues(job.Type, rr.GroupOf(of).Name, map[string]json.RawMessage{crew.Name: raw})
+	if err != nil {
+		return err
+	}
+	next, changes := a.s.engine.Apply(actor, a.now, job, vals)
+	return a.save(job, next, op, actor, changes, "Joined the crew when a suspected duplicate was merged into this job.")
 }

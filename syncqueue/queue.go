@@ -459,7 +459,17 @@ func (q *Queue) mediaRound(ctx context.Context) error {
 			return err
 		}
 		if e == nil || e.Server == nil {
-			continue // its metadata has not reached the server yet
+			// Its metadata has not reached the server yet, or never will: an
+			// append the server refused, or one held for review and settled
+			// without it, leaves content that can never go up.
+			if why, never, err := photoNotTaken(st, p.ID); err != nil {
+				return err
+			} else if never {
+				if err := st.PhotoFailed(p.ID, why); err != nil {
+					return err
+				}
+			}
+			continue
 		}
 		done, err := q.upload(ctx, p, i+1, len(photos))
 		if err != nil {
@@ -470,6 +480,29 @@ func (q *Queue) mediaRound(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// photoNotTaken reports whether the server will never have a photo's
+// record: none is stored and no operation that may still make it (queued,
+// applied and not yet pulled, or held for review) is in the outbox. why is
+// the server's reason, for the user.
+func photoNotTaken(st *localstore.Store, id string) (why string, never bool, err error) {
+	ops, err := st.PendingFor(id)
+	if err != nil {
+		return "", false, err
+	}
+	why = "the server did not take this photo"
+	for _, p := range ops {
+		switch p.State {
+		case localstore.Queued, localstore.Applied, localstore.Held:
+			return "", false, nil
+		case localstore.Refused:
+			if p.Result != nil && p.Result.Message != "" {
+				why = "the server did not take this photo: " + p.Result.Message
+			}
+		}
+	}
+	return why, true, nil
 }
 
 // upload sends one photo's content from the last byte the server has. It

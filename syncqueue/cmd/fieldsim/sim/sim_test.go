@@ -1,0 +1,70 @@
+//go:debug randseednop=0
+
+package sim
+
+import (
+	"context"
+	"testing"
+)
+
+// TestShortRun is the short simulation CI runs: 20 devices, 200 operations,
+// faults on, for a fixed seed and a second one. Every promise must hold and
+// the mix must have produced collisions. A failure names its seed; rerun it
+// with go run ./syncqueue/cmd/fieldsim --seed N --verbose.
+func TestShortRun(t *testing.T) {
+	for _, seed := range []uint64{1, 20260302} {
+		rep, err := Run(context.Background(), Config{Devices: 20, Ops: 200, Seed: seed, Faults: true, Merge: true, Dir: t.TempDir()})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		t.Logf("%s seed=%d (%s)", rep.Line(), seed, rep.Elapsed.Round(1e6))
+		if rep.Lost != 0 || rep.Duplicated != 0 || !rep.Converged || !rep.OK() {
+			t.Errorf("seed %d: %s", seed, rep.Failure())
+		}
+		if rep.Reviews == 0 {
+			t.Errorf("seed %d: no review items: the mix made no collisions", seed)
+		}
+		if rep.Ops != 200 || rep.Saved < 150 {
+			t.Errorf("seed %d: %d operations attempted, %d saved; want 200 attempted and most saved", seed, rep.Ops, rep.Saved)
+		}
+		if rep.OfflineHours == 0 || rep.OfflineAttempts == 0 {
+			t.Errorf("seed %d: no offline periods (%.1f h, %d attempts)", seed, rep.OfflineHours, rep.OfflineAttempts)
+		}
+	}
+}
+
+// TestDeterministic runs one small seed twice: the line and the server's
+// final state must be the same.
+func TestDeterministic(t *testing.T) {
+	cfg := Config{Devices: 5, Ops: 50, Seed: 7, Faults: true}
+	var lines, digests [2]string
+	for i := range 2 {
+		cfg.Dir = t.TempDir()
+		rep, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() {
+			t.Fatalf("seed %d: %s", cfg.Seed, rep.Failure())
+		}
+		lines[i], digests[i] = rep.Line(), rep.Digest
+	}
+	if lines[0] != lines[1] || digests[0] != digests[1] {
+		t.Errorf("seed %d gave two runs:\n%s (%s)\n%s (%s)", cfg.Seed, lines[0], digests[0], lines[1], digests[1])
+	}
+}
+
+// TestWithoutFaults runs with every device online and every request
+// answered: devices still collide through stale views.
+func TestWithoutFaults(t *testing.T) {
+	rep, err := Run(context.Background(), Config{Devices: 6, Ops: 80, Seed: 3, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Errorf("seed 3 without faults: %s", rep.Failure())
+	}
+	if rep.OfflineHours != 0 {
+		t.Errorf("%.1f hours offline without faults", rep.OfflineHours)
+	}
+}

@@ -1,0 +1,651 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"fieldsync/app"
+	"fieldsync/contract"
+	"fieldsync/localstore"
+	"fieldsync/server"
+	"fieldsync/server/sqlitestore"
+	"fieldsync/syncqueue/faultproxy"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
+)
+
+const password = "password1"
+
+// Timing of the simulated world, in virtual time.
+const (
+	// onlinePull is how often an online device with nothing failing pulls.
+	// The app's loops pull every minute; the simulation pulls less often
+	// so that a run stays quick and views go stale now and then, as they do
+	// on a phone in a pocket. Saves still sync at once, as a kick does.
+	onlinePull = 10 * time.Minute
+	// offlinePull is the app's PullEvery: an offline device with nothing
+	// failing yet tries this long after its last round.
+	offlinePull = time.Minute
+	chunkSize   = 16 << 10
+)
+
+// clock is the virtual clock every device and the server read.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	if t.After(c.t) {
+		c.t = t
+	}
+	c.mu.Unlock()
+}
+
+// lockedReader makes a seeded source safe to share, for uuid.SetRand.
+type lockedReader struct {
+	mu sync.Mutex
+	r  *rand.ChaCha8
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
+}
+
+// device is one phone, tablet or office PC.
+type device struct {
+	idx   int
+	name  string
+	user  contract.User
+	dir   string
+	proxy *faultproxy.Proxy
+	cfg   app.Config
+	app   *app.App
+
+	offline      bool
+	offlineFrom  time.Time
+	offlineUntil time.Time
+	lastRound    time.Time
+}
+
+func (d *device) office() bool { return d.user.Role == "dispatcher" || d.user.Role == "supervisor" }
+
+type sim struct {
+	ctx   context.Context
+	cfg   Config
+	rng   *rand.Rand
+	clock *clock
+	dir   string
+	temp  bool
+	log   io.Writer
+
+	store *sqlitestore.Store
+	srv   *server.Server
+	ts    *httptest.Server
+	rules *contract.Rules
+
+	users   []contract.User
+	techs   []contract.User
+	devices []*device
+
+	ledger []*entry
+	byOp   map[string]*entry
+	order  map[string]int // record id → the order the simulation made it in
+	made   int
+	seq    int // for unique texts
+	sites  map[string][]string
+
+	rep Report
+
+	// What happened, for --verbose.
+	periods, restarts, kills int
+	// Attempts and hours offline after each period's first ten minutes,
+	// when the backoff has reached its cap.
+	steadyAttempts   int
+	steadyHours      float64
+	checked, ownRuns int // applied review-group edits checked for collisions; of them, stale but on their own run
+}
+
+func newSim(ctx context.Context, cfg Config) (*sim, error) {
+	s := &sim{ctx: ctx, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), log: cfg.Log,
+		clock: &clock{t: time.Date(2025, 3, 3, 7, 30, 0, 0, time.UTC)},
+		byOp:  map[string]*entry{}, order: map[string]int{}, sites: map[string][]string{}}
+	if s.log == nil {
+		s.log = io.Discard
+	}
+	s.rep.Seed, s.rep.Devices = cfg.Seed, cfg.Devices
+	// Every UUID and the backoff's jitter follow from the seed.
+	var key [32]byte
+	for i := range 4 {
+		v := s.rng.Uint64()
+		for j := range 8 {
+			key[i*8+j] = byte(v >> (8 * j))
+		}
+	}
+	uuid.SetRand(&lockedReader{r: rand.NewChaCha8(key)})
+	// The backoff library draws its jitter from math/rand's global source.
+	jitter := int64(s.rng.Uint64())
+	mrand.Seed(jitter) //nolint:staticcheck // deprecated, and the only way to seed that source
+	if mrand.Int63() != mrand.New(mrand.NewSource(jitter)).Int63() {
+		fmt.Fprintln(s.log, "warning: math/rand's global source is not seeded (GODEBUG randseednop=0 is not set): the backoff's jitter, and so attempts_per_offline_hour, may differ between runs of one seed")
+	}
+
+	s.dir = cfg.Dir
+	if s.dir == "" {
+		d, err := os.MkdirTemp("", "fieldsim-")
+		if err != nil {
+			return nil, err
+		}
+		s.dir, s.temp = d, true
+	}
+	st, err := sqlitestore.Open(filepath.Join(s.dir, "server.db"))
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.store = st
+	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(s.dir, "blobs"), Now: s.clock.Now, TokenTTL: 10 * 365 * 24 * time.Hour})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.srv, s.rules = srv, srv.Rules()
+	s.ts = httptest.NewServer(srv)
+	return s, nil
+}
+
+func (s *sim) close() {
+	for _, d := range s.devices {
+		if d.app != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			d.app.Close(ctx)
+			cancel()
+		}
+		if d.proxy != nil {
+			d.proxy.Close()
+		}
+	}
+	if s.ts != nil {
+		s.ts.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+	uuid.SetRand(nil)
+	if s.temp {
+		os.RemoveAll(s.dir)
+	}
+}
+
+func (s *sim) logf(format string, args ...any) {
+	fmt.Fprintf(s.log, "%s  "+format+"\n", append([]any{s.clock.Now().Format("Jan 2 15:04:05")}, args...)...)
+}
+
+// setup makes the people and their devices: two dispatchers (one for
+// small runs), a supervisor, and technicians, every fourth of whose
+// devices is a second device (a tablet) of the technician before.
+func (s *sim) setup() error {
+	n := s.cfg.Devices
+	roles := []string{"dispatcher", "supervisor"}
+	if n >= 6 {
+		roles = []string{"dispatcher", "dispatcher", "supervisor"}
+	}
+	type plan struct {
+		user contract.User
+		name string
+	}
+	var plans []plan
+	add := func(name, role string) (contract.User, error) {
+		u, err := server.AddUser(s.ctx, s.store, s.rules, server.NewUser{Name: name, Role: role, Password: password, Cost: bcrypt.MinCost})
+		if err != nil {
+			return u, err
+		}
+		s.users = append(s.users, u)
+		return u, nil
+	}
+	count := map[string]int{}
+	for _, role := range roles {
+		count[role]++
+		u, err := add(fmt.Sprintf("%s%d", role, count[role]), role)
+		if err != nil {
+			return err
+		}
+		plans = append(plans, plan{u, u.Name + "-pc"})
+	}
+	var last contract.User
+	for k := 0; len(plans) < n; k++ {
+		if k%4 == 3 {
+			plans = append(plans, plan{last, last.Name + "-tablet"})
+			continue
+		}
+		u, err := add(fmt.Sprintf("tech%02d", len(s.techs)+1), "technician")
+		if err != nil {
+			return err
+		}
+		s.techs = append(s.techs, u)
+		last = u
+		plans = append(plans, plan{u, u.Name + "-phone"})
+	}
+	for i, p := range plans {
+		d := &device{idx: i, name: p.name, user: p.user, dir: filepath.Join(s.dir, "devices", p.name)}
+		d.proxy = faultproxy.New(s.ts.URL)
+		d.proxy.Seed(s.rng.Uint64())
+		d.cfg = app.Config{ServerURL: d.proxy.URL(), Now: s.clock.Now, ChunkSize: chunkSize,
+			// A new connection for every request: Go's transport then never
+			// retries a request on its own, and a seed gives the same faults.
+			HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+		if err := s.open(d); err != nil {
+			return err
+		}
+		if _, err := d.app.Login(s.ctx, "", p.user.Name, password); err != nil {
+			return fmt.Errorf("%s: login: %w", d.name, err)
+		}
+		s.devices = append(s.devices, d)
+	}
+	// The office starts the day: customers, and a job for each technician.
+	office := s.devices[0]
+	for range 2 + n/5 {
+		if _, err := s.newCustomer(office); err != nil {
+			return err
+		}
+	}
+	for _, t := range s.techs {
+		if err := s.newJobFor(office, t, false); err != nil {
+			return err
+		}
+	}
+	if err := s.syncAll(); err != nil {
+		return err
+	}
+	if s.cfg.Faults {
+		for _, d := range s.devices {
+			faults(d.proxy, s.rng)
+		}
+	}
+	for _, d := range s.devices {
+		d.proxy.ResetLog()
+	}
+	s.logf("setup: %d devices, %d users, %d operations saved", len(s.devices), len(s.users), len(s.ledger))
+	return nil
+}
+
+// faults puts a device's link faults in place: the first rule that
+// matches and fires decides.
+func faults(p *faultproxy.Proxy, rng *rand.Rand) {
+	cut := int64(1000 + rng.IntN(12000))
+	p.Add(faultproxy.Rule{Name: "cut upload", Method: "PUT", Path: "/v1/photos/", Fault: faultproxy.CutUpload, CutAfter: cut, Chance: 0.25})
+	p.Add(faultproxy.Rule{Name: "drop request", Fault: faultproxy.DropRequest, Chance: 0.03})
+	p.Add(faultproxy.Rule{Name: "drop reply", Fault: faultproxy.DropReply, Chance: 0.03})
+	p.Add(faultproxy.Rule{Name: "503", Fault: faultproxy.Unavailable, Chance: 0.025})
+	p.Add(faultproxy.Rule{Name: "503 retry-after", Fault: faultproxy.Unavailable, RetryAfter: 30 * time.Second, Chance: 0.005})
+	p.Add(faultproxy.Rule{Name: "slow link", Fault: faultproxy.Delay, Delay: time.Duration(2+rng.IntN(15)) * time.Millisecond, Chance: 0.04})
+}
+
+// open opens a device's app on its directory.
+func (s *sim) open(d *device) error {
+	a, err := app.Open(d.dir, d.cfg)
+	if err != nil {
+		return fmt.Errorf("%s: open: %w", d.name, err)
+	}
+	d.app = a
+	return nil
+}
+
+// restart closes the app and opens it again: the app was killed between
+// rounds. The app syncs as it starts.
+func (s *sim) restart(d *device) error {
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	if err := d.app.Close(ctx); err != nil {
+		return fmt.Errorf("%s: close: %w", d.name, err)
+	}
+	d.app = nil
+	if err := s.open(d); err != nil {
+		return err
+	}
+	s.round(d)
+	return nil
+}
+
+// crash runs the round a save kicks off and kills the app while its push
+// or upload is in flight: the server has the request, the device never
+// hears its answer; the app restarts and syncs. It reports false when no
+// request was caught in flight (nothing to send, or a fault ended the
+// round first).
+func (s *sim) crash(d *device) (bool, error) {
+	queued, _, _, err := d.app.Store().Counts()
+	if err != nil {
+		return false, err
+	}
+	rule := faultproxy.Rule{Name: "in flight", Method: "POST", Path: "/v1/push", Fault: faultproxy.DelayReply, Times: 1}
+	if queued == 0 {
+		waiting, err := s.uploadable(d)
+		if err != nil {
+			return false, err
+		}
+		if !waiting {
+			s.round(d) // nothing in flight to lose: an ordinary round
+			return false, nil
+		}
+		rule = faultproxy.Rule{Name: "in flight", Method: "PUT", Path: "/v1/photos/", Fault: faultproxy.DelayReply, Times: 1}
+	}
+	id := d.proxy.Add(rule)
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.app.SyncRound(ctx) }()
+	var finished bool
+	for !finished {
+		if d.proxy.Stats().Holding > 0 {
+			break
+		}
+		select {
+		case <-done:
+			finished = true
+		case <-time.After(time.Millisecond):
+		}
+	}
+	d.proxy.Remove(id) // when the round ended without it firing
+	if !finished {
+		// Killed: the store closes under the round, then the link goes.
+		cctx, ccancel := context.WithTimeout(s.ctx, 10*time.Second)
+		err := d.app.Close(cctx)
+		ccancel()
+		cancel()
+		<-done
+		if err != nil {
+			return false, fmt.Errorf("%s: close in flight: %w", d.name, err)
+		}
+	} else {
+		cctx, ccancel := context.WithTimeout(s.ctx, 10*time.Second)
+		err := d.app.Close(cctx)
+		ccancel()
+		if err != nil {
+			return false, fmt.Errorf("%s: close: %w", d.name, err)
+		}
+	}
+	d.app = nil
+	if err := s.open(d); err != nil {
+		return false, err
+	}
+	s.round(d)
+	return !finished, nil
+}
+
+// uploadable reports whether a device has photo content to upload whose
+// metadata the server has: only then does a media round touch the network.
+func (s *sim) uploadable(d *device) (bool, error) {
+	waiting, err := d.app.Store().Photos(localstore.PhotoWaiting)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range waiting {
+		e, err := d.app.Store().Record(p.ID)
+		if err != nil {
+			return false, err
+		}
+		if e != nil && e.Server != nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// round runs one data round and, when it went through, a media round, as
+// the app's loops do after a kick. Attempts while offline are counted.
+func (s *sim) round(d *device) {
+	ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
+	defer cancel()
+	err := d.app.Queue().RunData(ctx)
+	d.lastRound = s.clock.Now()
+	if d.offline {
+		s.offlineAttempt(d)
+		return
+	}
+	if err == nil {
+		d.app.Queue().RunMedia(ctx)
+	}
+}
+
+// mediaRound runs the media lane alone, when its retry is due.
+func (s *sim) mediaRound(d *device) {
+	ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
+	defer cancel()
+	if err := d.app.Queue().RunMedia(ctx); err != nil && d.offline {
+		s.offlineAttempt(d)
+	}
+}
+
+const burst = 10 * time.Minute
+
+func (s *sim) offlineAttempt(d *device) {
+	s.rep.OfflineAttempts++
+	if s.clock.Now().Sub(d.offlineFrom) > burst {
+		s.steadyAttempts++
+	}
+}
+
+// due returns when a device's next round is due, and whether it is the
+// media lane alone. The data lane follows the queue's own retry schedule
+// (State().Data.NextTry) after failures; with nothing failing an online
+// device pulls every onlinePull and an offline one tries after the app's
+// PullEvery. The media lane is due at its NextTry after failures.
+func (s *sim) due(d *device) (time.Time, bool) {
+	st := d.app.State()
+	next := d.lastRound.Add(onlinePull)
+	if d.offline {
+		next = d.lastRound.Add(offlinePull)
+	}
+	if st.Data.Failures > 0 {
+		next = st.Data.NextTry
+	}
+	if st.Media.Failures > 0 && st.Media.NextTry.Before(next) && st.Data.Failures == 0 {
+		return st.Media.NextTry, true
+	}
+	return next, false
+}
+
+// advance moves the clock to t, running every round that falls due on the
+// way, in time order, and bringing devices back online when their offline
+// period ends.
+func (s *sim) advance(t time.Time) error {
+	for {
+		var (
+			at    time.Time
+			who   *device
+			media bool
+			back  bool
+		)
+		for _, d := range s.devices {
+			if d.offline && !d.offlineUntil.After(t) && (who == nil || d.offlineUntil.Before(at)) {
+				at, who, back, media = d.offlineUntil, d, true, false
+			}
+			next, m := s.due(d)
+			if !next.After(t) && (who == nil || next.Before(at)) {
+				at, who, back, media = next, d, false, m
+			}
+		}
+		if who == nil {
+			break
+		}
+		s.clock.set(at)
+		switch {
+		case back:
+			if err := s.online(who); err != nil {
+				return err
+			}
+		case media:
+			s.mediaRound(who)
+		default:
+			s.round(who)
+		}
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+	}
+	s.clock.set(t)
+	return nil
+}
+
+// offline takes a device's link down until a time.
+func (s *sim) offline(d *device, until time.Time) error {
+	if err := d.proxy.SetDown(true); err != nil {
+		return err
+	}
+	d.offline, d.offlineFrom, d.offlineUntil = true, s.clock.Now(), until
+	s.periods++
+	return nil
+}
+
+// online brings a device's link back; the network coming back syncs at once.
+func (s *sim) online(d *device) error {
+	if err := d.proxy.SetDown(false); err != nil {
+		return err
+	}
+	s.rep.OfflineHours += s.clock.Now().Sub(d.offlineFrom).Hours()
+	s.steadyHours += max(0, s.clock.Now().Sub(d.offlineFrom)-burst).Hours()
+	d.offline = false
+	s.round(d)
+	return nil
+}
+
+// syncAll brings every device online and runs rounds until nothing waits
+// on any of them, then one more data round each, so every device has
+// pulled what the others sent.
+func (s *sim) syncAll() error {
+	for _, d := range s.devices {
+		if d.offline {
+			if err := s.online(d); err != nil {
+				return err
+			}
+		}
+	}
+	for pass := 1; ; pass++ {
+		var errs []error
+		for _, d := range s.devices {
+			ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
+			err := d.app.SyncRound(ctx)
+			cancel()
+			d.lastRound = s.clock.Now()
+			queued, _, _, cerr := d.app.Store().Counts()
+			if cerr != nil {
+				return cerr
+			}
+			waiting, werr := s.uploadable(d)
+			if werr != nil {
+				return werr
+			}
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("%s: %w", d.name, err))
+			case queued > 0 || waiting:
+				errs = append(errs, fmt.Errorf("%s: %d operations still queued, photos waiting: %v", d.name, queued, waiting))
+			}
+		}
+		if len(errs) == 0 {
+			break
+		}
+		if pass == 20 {
+			return &stuckError{errors.Join(errs...)}
+		}
+		// Give retry-after waits their time.
+		s.clock.set(s.clock.Now().Add(time.Minute))
+	}
+	for _, d := range s.devices {
+		if err := d.app.Queue().RunData(s.ctx); err != nil {
+			return fmt.Errorf("%s: last pull: %w", d.name, err)
+		}
+	}
+	return nil
+}
+
+// settle ends the work: every fault is cleared, every device comes online
+// and syncs.
+func (s *sim) settle() error {
+	for _, d := range s.devices {
+		d.proxy.Clear()
+	}
+	err := s.syncAll()
+	var stuck *stuckError
+	if errors.As(err, &stuck) {
+		// Not a failure to run: the checks say what did not get through.
+		s.rep.problem("final sync: devices still had work waiting after 20 passes: %v", stuck.err)
+		err = nil
+	}
+	var total faultproxy.Stats
+	for _, d := range s.devices {
+		st := d.proxy.Stats()
+		total.Requests += st.Requests
+		total.DroppedRequests += st.DroppedRequests
+		total.DroppedReplies += st.DroppedReplies
+		total.Unavailable += st.Unavailable
+		total.Cut += st.Cut
+		total.Delayed += st.Delayed
+		total.Refused += st.Refused
+	}
+	s.rep.Requests = total.Requests
+	if s.steadyHours > 0 {
+		s.logf("offline: %d attempts in %.1f h (%.1f an hour); after each period's first %s, %d in %.1f h (%.1f an hour)",
+			s.rep.OfflineAttempts, s.rep.OfflineHours, s.rep.AttemptsPerOfflineHour(), burst, s.steadyAttempts, s.steadyHours, float64(s.steadyAttempts)/s.steadyHours)
+	}
+	s.logf("faults: %d offline periods (%.1f h), %d restarts, %d kills with a request in flight; %d requests: %d dropped, %d replies dropped, %d answered 503, %d uploads cut, %d slowed; %d connections refused while offline",
+		s.periods, s.rep.OfflineHours, s.restarts, s.kills, total.Requests, total.DroppedRequests, total.DroppedReplies, total.Unavailable, total.Cut, total.Delayed, total.Refused)
+	return err
+}
+
+// stuckError is devices that still have work waiting after every pass of
+// the final sync.
+type stuckError struct{ err error }
+
+func (e *stuckError) Error() string { return "devices did not sync in 20 passes: " + e.err.Error() }
+
+// pick returns a random element of a slice.
+func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
+
+// chance reports true with probability p.
+func (s *sim) chance(p float64) bool { return s.rng.Float64() < p }
+
+// sortByOrder sorts ids by the order the simulation made them in, so that
+// choices never depend on how a store happens to list them.
+func (s *sim) sortByOrder(ids []string) {
+	slices.SortStableFunc(ids, func(a, b string) int {
+		oa, oka := s.order[a]
+		ob, okb := s.order[b]
+		switch {
+		case oka && okb:
+			return oa - ob
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		if a < b {
+			return -1
+		}
+		if a > b {
+			return 1
+		}
+		return 0
+	})
+}
