@@ -5,6 +5,8 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	fsapp "fieldsync/app"
 )
 
 // wideWidth is the width from which a list and its detail sit side by
@@ -75,4 +77,46 @@ func (ld *listDetail) Layout(_ []fyne.CanvasObject, size fyne.Size) {
 // MinSize implements fyne.Layout.
 func (ld *listDetail) MinSize(_ []fyne.CanvasObject) fyne.Size {
 	return ld.list.MinSize().Max(ld.detail.MinSize())
+}
+
+// jobPane is a job list with the job open beside it, or on a phone in its
+// place: what the technician's and the office's screens share.
+type jobPane struct {
+	u     *UI
+	jobs  *jobList
+	view  *jobView
+	slot  *fyne.Container
+	split *listDetail
+}
+
+// buildPane lays out the list under head and the open job beside it.
+func (p *jobPane) buildPane(head fyne.CanvasObject) fyne.CanvasObject {
+	list := container.NewBorder(head, nil, nil, nil, p.jobs.build())
+	p.slot = container.NewStack(container.NewCenter(widget.NewLabel("Open a job to see it here.")))
+	p.split = newListDetail(list, p.slot)
+	p.split.onClose = p.jobs.deselect
+	return p.split.obj
+}
+
+// open shows a job; the same job again keeps what was typed in it.
+func (p *jobPane) open(id string) {
+	p.jobs.openID = id
+	if p.view != nil && p.view.id == id {
+		p.view.refresh()
+		p.split.show()
+		return
+	}
+	p.view = newJobView(p.u, id)
+	p.slot.Objects = []fyne.CanvasObject{p.view.build()}
+	p.slot.Refresh()
+	p.view.refresh()
+	p.split.show()
+}
+
+// show puts a new snapshot of jobs in the list and redraws the open job.
+func (p *jobPane) show(jobs []fsapp.Job) {
+	p.jobs.set(jobs)
+	if p.view != nil {
+		p.view.refresh()
+	}
 }

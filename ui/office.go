@@ -21,14 +21,10 @@ const anyChoice = "Any"
 // officeScreen is the desktop's: the jobs board, the review queue,
 // customers, invoices for finance, and settings.
 type officeScreen struct {
-	u       *UI
+	jobPane
 	state   *widget.Select
 	tech    *widget.Select
 	attn    *widget.Check
-	jobs    *jobList
-	view    *jobView
-	slot    *fyne.Container
-	split   *listDetail
 	reviews *reviewQueue
 	custs   *customersTab
 	tabs    *container.AppTabs
@@ -36,7 +32,7 @@ type officeScreen struct {
 	invData []*contract.Record
 }
 
-func newOfficeScreen(u *UI) *officeScreen { return &officeScreen{u: u} }
+func newOfficeScreen(u *UI) *officeScreen { return &officeScreen{jobPane: jobPane{u: u}} }
 
 func (s *officeScreen) build() fyne.CanvasObject {
 	me, _ := s.u.core.Me()
@@ -57,15 +53,12 @@ func (s *officeScreen) build() fyne.CanvasObject {
 	}
 	head := container.NewVBox(container.NewBorder(nil, nil, widget.NewLabelWithStyle("Jobs board", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), container.NewHBox(tools...)),
 		container.NewHScroll(filters))
-	list := container.NewBorder(head, nil, nil, nil, s.jobs.build())
-	s.slot = container.NewStack(container.NewCenter(widget.NewLabel("Open a job to see it here.")))
-	s.split = newListDetail(list, s.slot)
-	s.split.onClose = s.jobs.deselect
+	pane := s.buildPane(head)
 
 	s.reviews = newReviewQueue(s.u)
 	s.custs = newCustomersTab(s.u)
 	s.tabs = container.NewAppTabs(
-		container.NewTabItemWithIcon("Jobs", theme.ListIcon(), s.split.obj),
+		container.NewTabItemWithIcon("Jobs", theme.ListIcon(), pane),
 		container.NewTabItemWithIcon("Reviews", theme.QuestionIcon(), s.reviews.build()),
 		container.NewTabItemWithIcon("Customers", theme.AccountIcon(), s.custs.build()),
 	)
@@ -77,20 +70,10 @@ func (s *officeScreen) build() fyne.CanvasObject {
 }
 
 func (s *officeScreen) onOpen(id string) {
-	s.jobs.openID = id
 	if s.tabs != nil {
 		s.tabs.SelectIndex(0)
 	}
-	if s.view != nil && s.view.id == id {
-		s.view.refresh()
-		s.split.show()
-		return
-	}
-	s.view = newJobView(s.u, id)
-	s.slot.Objects = []fyne.CanvasObject{s.view.build()}
-	s.slot.Refresh()
-	s.view.refresh()
-	s.split.show()
+	s.open(id)
 }
 
 func (s *officeScreen) refresh() {
@@ -123,10 +106,7 @@ func (s *officeScreen) refresh() {
 		}
 		return true
 	}
-	s.jobs.set(jobs)
-	if s.view != nil {
-		s.view.refresh()
-	}
+	s.show(jobs)
 	s.reviews.refresh()
 	s.custs.refresh()
 	if s.invs != nil {

@@ -199,7 +199,7 @@ func (u *UI) dialogSize(w, h float32) fyne.Size {
 func (u *UI) openJob(id string) {
 	switch m := u.main.(type) {
 	case *techScreen:
-		m.onOpenID(id)
+		m.open(id)
 	case *officeScreen:
 		m.onOpen(id)
 	}

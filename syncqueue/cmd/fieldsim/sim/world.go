@@ -89,8 +89,6 @@ type device struct {
 	lastRound    time.Time
 }
 
-func (d *device) office() bool { return d.user.Role == "dispatcher" || d.user.Role == "supervisor" }
-
 type sim struct {
 	ctx   context.Context
 	cfg   Config
