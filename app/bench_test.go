@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"testing"
 	"time"
@@ -46,7 +48,7 @@ func (e *env) seedJobs(jobs, notesPerJob int, assignee string) []string {
 			if err != nil {
 				e.t.Fatal(err)
 			}
-			for _, r := range res {
+			for _, r := range res.Results {
 				if r.Outcome != contract.Applied {
 					e.t.Fatalf("seed: %s %s", r.Outcome, r.Message)
 				}
@@ -222,6 +224,8 @@ func queueEdits(b *testing.B, a *app.App, jobs []string, edits int) {
 // BenchmarkDrain measures draining 10,000 queued edits from a device to a
 // real server on loopback, end to end: one sync round pushes them all in
 // batches, pulls everything they changed back, and settles the outbox.
+var profs []*os.File
+
 func BenchmarkDrain(b *testing.B) {
 	const edits = 10000
 	ctx := context.Background()
@@ -233,11 +237,16 @@ func BenchmarkDrain(b *testing.B) {
 		a := e.device("alex")
 		queueEdits(b, a, jobs, edits)
 		b.StartTimer()
+		if f, _ := os.Create(fmt.Sprintf("/tmp/drainprof.%d", len(profs))); f != nil {
+			pprof.StartCPUProfile(f)
+			profs = append(profs, f)
+		}
 		t0 := time.Now()
 		if err := a.SyncRound(ctx); err != nil {
 			b.Fatal(err)
 		}
 		elapsed += time.Since(t0)
+		pprof.StopCPUProfile()
 		b.StopTimer()
 		if out, _ := a.Store().Outbox(); len(out) != 0 {
 			b.Fatalf("%d operations left, first %s %+v", len(out), out[0].State, out[0].Result)
@@ -269,7 +278,7 @@ func BenchmarkDrainSteps(b *testing.B) {
 		c.SetToken(sess.Token)
 		b.StartTimer()
 		for {
-			batch, err := st.Queued(a.Rules().Limits.Batch)
+			batch, err := st.Queued(0, a.Rules().Limits.Batch)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -286,7 +295,7 @@ func BenchmarkDrainSteps(b *testing.B) {
 				b.Fatal(err)
 			}
 			t1 := time.Now()
-			if err := st.SaveResults(res); err != nil {
+			if err := st.SaveResults(res.Results, res.Copies); err != nil {
 				b.Fatal(err)
 			}
 			push += t1.Sub(t0)
@@ -296,7 +305,7 @@ func BenchmarkDrainSteps(b *testing.B) {
 		cursor, _ := st.Cursor()
 		for {
 			t0 := time.Now()
-			page, err := c.Pull(ctx, cursor, 0)
+			page, err := c.Pull(ctx, cursor, 0, cursor != "" && upTo == 0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -390,7 +399,7 @@ func BenchmarkPullIntoSteps(b *testing.B) {
 		cursor := ""
 		for {
 			t0 := time.Now()
-			page, err := c.Pull(ctx, cursor, 0)
+			page, err := c.Pull(ctx, cursor, 0, false)
 			if err != nil {
 				b.Fatal(err)
 			}

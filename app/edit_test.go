@@ -110,10 +110,11 @@ func TestTheDeviceRefusesWhatTheServerWouldWithTheServersWords(t *testing.T) {
 			if tt.probe == nil {
 				return
 			}
-			res, err := e.client(tt.user).Push(context.Background(), []contract.Operation{tt.probe(j)})
+			ans, err := e.client(tt.user).Push(context.Background(), []contract.Operation{tt.probe(j)})
 			if err != nil {
 				t.Fatal(err)
 			}
+			res := ans.Results
 			if res[0].Outcome != contract.Refused || res[0].Code != ce.Code || res[0].Message != ce.Message {
 				t.Errorf("the server says %s %s %q; the device said %s %q", res[0].Outcome, res[0].Code, res[0].Message, ce.Code, ce.Message)
 			}
@@ -298,7 +299,7 @@ func TestTheOwnerMayChangeAPartLine(t *testing.T) {
 	e2, _ := a.Store().Record(part.ID)
 	res, perr := e.client("alex").Push(context.Background(), []contract.Operation{
 		probeOp("part", part.ID, contract.ActionUpdate, map[string]int64{"line": e2.Server.Versions["line"]}, map[string]any{"quantity": 2})})
-	if perr == nil && res[0].Outcome == contract.Applied {
+	if perr == nil && res.Results[0].Outcome == contract.Applied {
 		t.Fatalf("SetFields refuses the job owner's change to a part's quantity (%q) though the server applies it: submitAll decides without the part's parent job, so the engine finds no owner for an item owned by its parent", err)
 	}
 	t.Fatalf("SetFields on a part line: %v (the server: %+v %v)", err, res, perr)

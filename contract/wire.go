@@ -318,10 +318,26 @@ type PushRequest struct {
 	Ops []Operation `json:"ops"`
 }
 
-// PushResponse holds one result per operation, in the order sent.
+// PushResponse holds one result per operation, in the order sent, and the
+// server's copies of the records the batch wrote.
 type PushResponse struct {
 	Results []Result `json:"results"`
+	// Copies are the records the applied operations wrote (and those a
+	// replayed operation names), as they stand after the batch: the ones
+	// the caller may see, each once, each a Record as the server stores it.
+	// A device keeps them as its server copies, so it need not pull its own
+	// changes back; see PullAnswered.
+	Copies []json.RawMessage `json:"copies"`
 }
+
+// PullAnswered=PullAnsweredOmit is the pull query parameter by which a
+// device asks the server to leave out records whose current state this
+// device (the session's) was already sent in a push answer's copies. A
+// device may ask only when it keeps every copy it was sent since its cursor.
+const (
+	PullAnswered     = "answered"
+	PullAnsweredOmit = "omit"
+)
 
 // PullResponse is a page of changes after a cursor.
 type PullResponse struct {

@@ -81,6 +81,11 @@ var migrations = []string{
 	// 2: an item's parent kept with its operation, so a refused item still
 	// marks its job after its own view is gone.
 	`ALTER TABLE outbox ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';`,
+
+	// 3: the server copy's place in the change stream, so that an older
+	// copy never replaces a newer one.
+	`ALTER TABLE records ADD COLUMN server_seq INTEGER NOT NULL DEFAULT 0;
+	UPDATE records SET server_seq = COALESCE(json_extract(server, '$.seq'), 0) WHERE server IS NOT NULL;`,
 }
 
 func migrate(db *sql.DB) error {

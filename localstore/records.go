@@ -51,8 +51,10 @@ type querier interface {
 	Exec(query string, args ...any) (sql.Result, error)
 }
 
+const sqlGetEntry = `SELECT server, view FROM records WHERE id = ?`
+
 func getEntry(q querier, id string) (*Entry, error) {
-	e, err := scanEntry(q.QueryRow(`SELECT server, view FROM records WHERE id = ?`, id))
+	e, err := scanEntry(q.QueryRow(sqlGetEntry, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -61,7 +63,7 @@ func getEntry(q querier, id string) (*Entry, error) {
 
 // Record returns a record, or nil when the device does not have it.
 func (s *Store) Record(id string) (*Entry, error) {
-	e, err := getEntry(s.db, id)
+	e, err := getEntry(s.read, id)
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", id, err)
 	}
@@ -69,7 +71,7 @@ func (s *Store) Record(id string) (*Entry, error) {
 }
 
 func (s *Store) entries(step, q string, args ...any) ([]Entry, error) {
-	rows, err := s.db.Query(q, args...)
+	rows, err := s.read.Query(q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", step, err)
 	}
@@ -109,6 +111,9 @@ type Photo struct {
 	AddedAt  time.Time
 }
 
+const sqlSaveOp = `INSERT INTO outbox(op_id, record_id, record_type, parent_id, op, state, created_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(op_id) DO NOTHING`
+
 // Save writes an edit: its operation into the outbox, the photo file's row
 // when there is one, and the view of the record it changes, in one
 // transaction. It returns false, changing nothing, when an operation with
@@ -119,10 +124,9 @@ func (s *Store) Save(op contract.Operation, photo *Photo) (bool, error) {
 		return false, fmt.Errorf("save: %w", err)
 	}
 	saved := false
-	err = s.tx(context.Background(), func(tx *sql.Tx) error {
+	err = s.tx(context.Background(), func(tx txn) error {
 		t := now()
-		res, err := tx.Exec(`INSERT INTO outbox(op_id, record_id, record_type, parent_id, op, state, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(op_id) DO NOTHING`, op.ID, op.RecordID, op.RecordType,
+		res, err := tx.Exec(sqlSaveOp, op.ID, op.RecordID, op.RecordType,
 			parentOf(nil, []contract.Operation{op}), b, Queued, t, t)
 		if err != nil {
 			return err
@@ -145,10 +149,12 @@ func (s *Store) Save(op contract.Operation, photo *Photo) (bool, error) {
 	return saved, nil
 }
 
+const sqlPendingOps = `SELECT op FROM outbox WHERE record_id = ? AND state IN (?, ?) ORDER BY seq`
+
 // pendingOps returns the operations that shape a record's view: those not
 // yet confirmed and those applied but not yet pulled back.
 func pendingOps(q querier, recordID string) ([]contract.Operation, error) {
-	rows, err := q.Query(`SELECT op FROM outbox WHERE record_id = ? AND state IN (?, ?) ORDER BY seq`, recordID, Queued, Applied)
+	rows, err := q.Query(sqlPendingOps, recordID, Queued, Applied)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +177,7 @@ func pendingOps(q querier, recordID string) ([]contract.Operation, error) {
 // rebaseTx recomputes a record's view from its server copy and pending
 // operations, and stores it; a record that exists nowhere any more (a
 // create the server refused) leaves the view.
-func (s *Store) rebaseTx(tx *sql.Tx, id string) error {
+func (s *Store) rebaseTx(tx txn, id string) error {
 	e, err := getEntry(tx, id)
 	if err != nil {
 		return err
@@ -227,9 +233,15 @@ func parentOf(server *contract.Record, ops []contract.Operation) string {
 	return ""
 }
 
+const sqlPutRecord = `INSERT INTO records(id, type, parent_id, server, view, server_seq) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT(id) DO UPDATE SET type = excluded.type, parent_id = excluded.parent_id, server = excluded.server,
+		view = excluded.view, server_seq = excluded.server_seq`
+
 func putRecord(ex querier, id string, server, view *contract.Record) error {
 	var sb []byte
+	var seq int64
 	if server != nil {
+		seq = server.Seq
 		var err error
 		if sb, err = contract.MarshalRecord(server); err != nil {
 			return err
@@ -246,11 +258,20 @@ func putRecord(ex querier, id string, server, view *contract.Record) error {
 	if view.ParentID != "" {
 		parent = view.ParentID
 	}
-	_, err := ex.Exec(`INSERT INTO records(id, type, parent_id, server, view) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET type = excluded.type, parent_id = excluded.parent_id, server = excluded.server, view = excluded.view`,
-		id, view.Type, parent, sb, vb)
+	_, err := ex.Exec(sqlPutRecord, id, view.Type, parent, sb, vb, seq)
 	return err
 }
+
+// sqlPutCopy keeps a server copy from a push answer unless the device has a
+// newer one. With nothing pending on the record the view is the copy; with
+// edits still pending the view keeps showing them, on an older copy, until
+// they are answered too.
+const sqlPutCopy = `INSERT INTO records(id, type, parent_id, server, view, server_seq) VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+	ON CONFLICT(id) DO UPDATE SET type = excluded.type, parent_id = excluded.parent_id, server = excluded.server,
+		server_seq = excluded.server_seq,
+		view = CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE record_id = excluded.id AND state IN ('` + Queued + `', '` + Applied + `'))
+			THEN records.view ELSE excluded.server END
+	WHERE excluded.server_seq >= records.server_seq`
 
 // PendingRecords lists the records with operations still shaping their view.
 func (s *Store) PendingRecords() ([]string, error) {
@@ -273,7 +294,7 @@ func (s *Store) PendingRecords() ([]string, error) {
 // Rebase recomputes the views of the given records, as when the rules or
 // the signed-in user change.
 func (s *Store) Rebase(ids ...string) error {
-	return s.tx(context.Background(), func(tx *sql.Tx) error {
+	return s.tx(context.Background(), func(tx txn) error {
 		for _, id := range ids {
 			if err := s.rebaseTx(tx, id); err != nil {
 				return err
@@ -328,10 +349,10 @@ func (s *Store) outbox(where string, args ...any) ([]Pending, error) {
 	return out, rows.Err()
 }
 
-// Queued returns up to limit operations the server has not confirmed, in
-// the order they were made.
-func (s *Store) Queued(limit int) ([]Pending, error) {
-	return s.outbox(`WHERE state = ? ORDER BY seq LIMIT ?`, Queued, limit)
+// Queued returns up to limit operations the server has not confirmed, made
+// after the one numbered after (0 for the first), in the order they were made.
+func (s *Store) Queued(after int64, limit int) ([]Pending, error) {
+	return s.outbox(`WHERE state = ? AND seq > ? ORDER BY seq LIMIT ?`, Queued, after, limit)
 }
 
 // Outbox returns every operation still in the outbox, in order.
@@ -352,7 +373,7 @@ func (s *Store) Counts() (queued, held, refused int, err error) {
 
 // NoteAttempt records a failed try to send operations.
 func (s *Store) NoteAttempt(seqs []int64, reason string) error {
-	return s.tx(context.Background(), func(tx *sql.Tx) error {
+	return s.tx(context.Background(), func(tx txn) error {
 		for _, seq := range seqs {
 			if _, err := tx.Exec(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE seq = ?`, reason, now(), seq); err != nil {
 				return err
@@ -362,24 +383,42 @@ func (s *Store) NoteAttempt(seqs []int64, reason string) error {
 	})
 }
 
-// SaveResults records the server's answers. Applied operations wait for
-// the pull that brings them back; held and refused ones stay for the user;
-// a refusal that a retry may cure stays queued.
-func (s *Store) SaveResults(results []contract.Result) error {
-	return s.tx(context.Background(), func(tx *sql.Tx) error {
+// SaveResults records the server's answer to one push. An applied
+// operation whose record came back among the copies is done: the copy is the
+// server's copy now, and the operation leaves the outbox. One applied without
+// its copy (an older server's answer) waits for the pull that brings it back.
+// Held and refused ones stay for the user; a refusal that a retry may cure
+// stays queued.
+func (s *Store) SaveResults(results []contract.Result, copies []json.RawMessage) error {
+	heads := make([]copyHead, len(copies))
+	copied := make([]string, len(copies))
+	for i, doc := range copies {
+		if err := json.Unmarshal(doc, &heads[i]); err != nil || heads[i].ID == "" || heads[i].Type == "" {
+			return fmt.Errorf("save results: the server sent a record copy that is not a record: %.80s", doc)
+		}
+		copied[i] = heads[i].ID
+	}
+	copiedJSON, err := json.Marshal(copied)
+	if err != nil {
+		return err
+	}
+	return s.tx(context.Background(), func(tx txn) error {
+		t := now()
+		var applied []string
 		touched := map[string]bool{}
 		for _, r := range results {
 			final := r.Final()
 			state := ""
 			switch final.Outcome {
 			case contract.Applied:
-				state = Applied
+				applied = append(applied, r.OpID)
+				continue
 			case contract.Held:
 				state = Held
 			case contract.Refused:
 				if final.Retry {
 					if _, err := tx.Exec(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE op_id = ?`,
-						final.Message, now(), r.OpID); err != nil {
+						final.Message, t, r.OpID); err != nil {
 						return err
 					}
 					continue
@@ -394,17 +433,42 @@ func (s *Store) SaveResults(results []contract.Result) error {
 			}
 			var rid string
 			err = tx.QueryRow(`UPDATE outbox SET state = ?, result = ?, attempts = attempts + 1, last_error = '', updated_at = ? WHERE op_id = ? RETURNING record_id`,
-				state, b, now(), r.OpID).Scan(&rid)
+				state, b, t, r.OpID).Scan(&rid)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue // already settled and gone
 			}
 			if err != nil {
 				return err
 			}
-			if state != Applied {
-				// An applied operation stays in the view until the pull brings
-				// it back; a held or refused one leaves it.
-				touched[rid] = true
+			// A held or refused operation leaves the view.
+			touched[rid] = true
+		}
+		if len(applied) > 0 {
+			done, err := finishApplied(tx, applied, copiedJSON)
+			if err != nil {
+				return err
+			}
+			for _, r := range results {
+				if f := r.Final(); f.Outcome == contract.Applied && !done[r.OpID] {
+					b, err := json.Marshal(f)
+					if err != nil {
+						return err
+					}
+					if _, err := tx.Exec(`UPDATE outbox SET state = ?, result = ?, attempts = attempts + 1, last_error = '', updated_at = ? WHERE op_id = ?`,
+						Applied, b, t, r.OpID); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		for i, doc := range copies {
+			h := &heads[i]
+			var parent any
+			if h.ParentID != "" {
+				parent = h.ParentID
+			}
+			if _, err := tx.Exec(sqlPutCopy, h.ID, h.Type, parent, []byte(doc), h.Seq); err != nil {
+				return err
 			}
 		}
 		for id := range touched {
@@ -416,10 +480,42 @@ func (s *Store) SaveResults(results []contract.Result) error {
 	})
 }
 
+// finishApplied removes the applied operations whose record is among the
+// copies, and returns their ids.
+func finishApplied(tx txn, opIDs []string, copiedJSON []byte) (map[string]bool, error) {
+	ids, err := json.Marshal(opIDs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(`DELETE FROM outbox WHERE op_id IN (SELECT value FROM json_each(?)) AND record_id IN (SELECT value FROM json_each(?))
+		RETURNING op_id`, ids, copiedJSON)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	done := make(map[string]bool, len(opIDs))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		done[id] = true
+	}
+	return done, rows.Err()
+}
+
+// copyHead is what the store needs to know of a record copy to keep it.
+type copyHead struct {
+	Type     string `json:"type"`
+	ID       string `json:"id"`
+	ParentID string `json:"parent_id"`
+	Seq      int64  `json:"seq"`
+}
+
 // Drop removes an operation the user has dealt with, such as a refused edit
 // whose text was kept as a note, and recomputes its record's view.
 func (s *Store) Drop(opID string) error {
-	return s.tx(context.Background(), func(tx *sql.Tx) error {
+	return s.tx(context.Background(), func(tx txn) error {
 		var rid string
 		err := tx.QueryRow(`DELETE FROM outbox WHERE op_id = ? RETURNING record_id`, opID).Scan(&rid)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -446,7 +542,7 @@ func (s *Store) LastApplied() (int64, error) {
 // views of records with pending edits are recomputed), review items, and
 // the new cursor, in one transaction.
 func (s *Store) ApplyPull(page contract.PullResponse) error {
-	return s.tx(context.Background(), func(tx *sql.Tx) error {
+	return s.tx(context.Background(), func(tx txn) error {
 		// The pull comes after the push of every applied operation, so the
 		// server's copy already holds them: only queued ones shape the view.
 		pending := map[string]bool{}
@@ -497,45 +593,63 @@ func (s *Store) ApplyPull(page contract.PullResponse) error {
 // settled; both leave the outbox. It returns how many left.
 func (s *Store) Settle(upTo int64) (int, error) {
 	n := 0
-	err := s.tx(context.Background(), func(tx *sql.Tx) error {
-		rows, err := tx.Query(`SELECT op_id, record_id, state, result FROM outbox WHERE (state = ? AND seq <= ?) OR state = ?`, Applied, upTo, Held)
+	err := s.tx(context.Background(), func(tx txn) error {
+		recs := map[string]bool{}
+		rows, err := tx.Query(`DELETE FROM outbox WHERE state = ? AND seq <= ? RETURNING record_id`, Applied, upTo)
 		if err != nil {
 			return err
 		}
-		type gone struct{ op, rec string }
-		var leave []gone
 		for rows.Next() {
-			var op, rec, state string
-			var resb []byte
-			if err := rows.Scan(&op, &rec, &state, &resb); err != nil {
+			var rec string
+			if err := rows.Scan(&rec); err != nil {
 				rows.Close()
 				return err
 			}
-			if state == Held {
-				var res contract.Result
-				if json.Unmarshal(resb, &res) != nil || res.ReviewID == "" {
-					continue
-				}
-				var status string
-				if err := tx.QueryRow(`SELECT status FROM reviews WHERE id = ?`, res.ReviewID).Scan(&status); err != nil || status != "resolved" {
-					continue
-				}
-			}
-			leave = append(leave, gone{op, rec})
+			recs[rec] = true
+			n++
 		}
 		rows.Close()
-		recs := map[string]bool{}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		held, err := tx.Query(`SELECT op_id, record_id, result FROM outbox WHERE state = ?`, Held)
+		if err != nil {
+			return err
+		}
+		type gone struct{ op, rec, review string }
+		var leave []gone
+		for held.Next() {
+			var op, rec string
+			var resb []byte
+			if err := held.Scan(&op, &rec, &resb); err != nil {
+				held.Close()
+				return err
+			}
+			var res contract.Result
+			if json.Unmarshal(resb, &res) != nil || res.ReviewID == "" {
+				continue
+			}
+			leave = append(leave, gone{op, rec, res.ReviewID})
+		}
+		held.Close()
+		if err := held.Err(); err != nil {
+			return err
+		}
 		for _, g := range leave {
+			var status string
+			if err := tx.QueryRow(`SELECT status FROM reviews WHERE id = ?`, g.review).Scan(&status); err != nil || status != "resolved" {
+				continue
+			}
 			if _, err := tx.Exec(`DELETE FROM outbox WHERE op_id = ?`, g.op); err != nil {
 				return err
 			}
 			recs[g.rec] = true
+			n++
 		}
 		for id := range recs {
 			// With nothing pending the view is the server's copy: no need to
 			// decode anything.
-			res, err := tx.Exec(`UPDATE records SET view = server WHERE id = ? AND server IS NOT NULL
-				AND NOT EXISTS (SELECT 1 FROM outbox WHERE record_id = ? AND state IN (?, ?))`, id, id, Queued, Applied)
+			res, err := tx.Exec(sqlSettleView, id, id, Queued, Applied)
 			if err != nil {
 				return err
 			}
@@ -546,11 +660,13 @@ func (s *Store) Settle(upTo int64) (int, error) {
 				return err
 			}
 		}
-		n = len(leave)
 		return nil
 	})
 	return n, err
 }
+
+const sqlSettleView = `UPDATE records SET view = server WHERE id = ? AND server IS NOT NULL
+	AND NOT EXISTS (SELECT 1 FROM outbox WHERE record_id = ? AND state IN (?, ?))`
 
 // --- reviews and history ---
 

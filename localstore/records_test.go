@@ -275,7 +275,7 @@ func TestSaveResultsMovesOperationsToTheirStates(t *testing.T) {
 				t.Fatal(err)
 			}
 			res := tt.result(op)
-			if err := st.SaveResults([]contract.Result{res}); err != nil {
+			if err := st.SaveResults([]contract.Result{res}, nil); err != nil {
 				t.Fatal(err)
 			}
 			out, _ := st.Outbox()
@@ -305,7 +305,7 @@ func TestSaveResultsMovesOperationsToTheirStates(t *testing.T) {
 
 func TestSaveResultsForAnUnknownOperationIsHarmless(t *testing.T) {
 	st := openStore(t)
-	if err := st.SaveResults([]contract.Result{{OpID: uuid.NewString(), Outcome: contract.Applied}}); err != nil {
+	if err := st.SaveResults([]contract.Result{{OpID: uuid.NewString(), Outcome: contract.Applied}}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -317,7 +317,7 @@ func TestARefusedCreateLeavesTheViewButKeepsTheOperation(t *testing.T) {
 	if _, err := st.Save(op, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SaveResults([]contract.Result{{OpID: op.ID, Outcome: contract.Refused, Code: contract.CodeForbidden, Message: "no"}}); err != nil {
+	if err := st.SaveResults([]contract.Result{{OpID: op.ID, Outcome: contract.Refused, Code: contract.CodeForbidden, Message: "no"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := st.Record(job); e != nil {
@@ -341,7 +341,7 @@ func TestOutboxStatesNameTheJobOfAnItem(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.SaveResults([]contract.Result{{OpID: refused.ID, Outcome: contract.Refused, Code: contract.CodeLocked, Message: "This job is signed off."}}); err != nil {
+	if err := st.SaveResults([]contract.Result{{OpID: refused.ID, Outcome: contract.Refused, Code: contract.CodeLocked, Message: "This job is signed off."}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := st.OutboxStates()
@@ -374,7 +374,7 @@ func TestQueuedNoteAttemptAndCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	first, err := st.Queued(3)
+	first, err := st.Queued(0, 3)
 	if err != nil || len(first) != 3 {
 		t.Fatalf("Queued(3): %d rows, %v", len(first), err)
 	}
@@ -399,10 +399,10 @@ func TestQueuedNoteAttemptAndCounts(t *testing.T) {
 	if q, h, r, _ := st.Counts(); q != 5 || h != 0 || r != 0 {
 		t.Errorf("counts %d/%d/%d", q, h, r)
 	}
-	if err := st.SaveResults([]contract.Result{{OpID: ops[0].ID, Outcome: contract.Applied}}); err != nil {
+	if err := st.SaveResults([]contract.Result{{OpID: ops[0].ID, Outcome: contract.Applied}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	next, _ := st.Queued(10)
+	next, _ := st.Queued(0, 10)
 	if len(next) != 4 || next[0].Op.ID != ops[1].ID {
 		t.Errorf("after the first is applied Queued starts at %v", next)
 	}
@@ -433,7 +433,7 @@ func TestApplyPullAndSettle(t *testing.T) {
 		{OpID: heldResolved.ID, Outcome: contract.Held, ReviewID: resolvedReview, Code: contract.CodeConflict},
 		{OpID: heldOpen.ID, Outcome: contract.Held, ReviewID: openReview, Code: contract.CodeConflict},
 		{OpID: refused.ID, Outcome: contract.Refused, Code: contract.CodeWriteOnce, Message: "signature is already set"},
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	upTo, err := st.LastApplied()
@@ -444,7 +444,7 @@ func TestApplyPullAndSettle(t *testing.T) {
 	if _, err := st.Save(late, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SaveResults([]contract.Result{{OpID: late.ID, Outcome: contract.Applied}}); err != nil {
+	if err := st.SaveResults([]contract.Result{{OpID: late.ID, Outcome: contract.Applied}}, nil); err != nil {
 		t.Fatal(err)
 	}
 

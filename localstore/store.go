@@ -44,8 +44,10 @@ const (
 
 // Store is one device's database.
 type Store struct {
-	db  *sql.DB
-	dir string
+	db   *sql.DB
+	read reader // db, with the prepared statements
+	prep prepared
+	dir  string
 
 	mu     sync.RWMutex
 	rebase Rebaser
@@ -86,7 +88,12 @@ func Open(dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Store{db: db, dir: dir}
+	prep, err := prepare(db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Store{db: db, dir: dir, prep: prep, read: reader{DB: db, prep: prep}}
 	return s, nil
 }
 
@@ -111,16 +118,82 @@ func (s *Store) rebaser() Rebaser {
 }
 
 // tx runs fn in one write transaction.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) tx(ctx context.Context, fn func(txn) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(txn{Tx: tx, prep: s.prep}); err != nil {
 		tx.Rollback()
 		return err
 	}
 	return tx.Commit()
+}
+
+// prepared holds the statements that edits and sync rounds run thousands
+// of times, prepared once when the store opens: parsing SQL again each time
+// would cost more than running it.
+type prepared map[string]*sql.Stmt
+
+var hotStatements = []string{sqlGetEntry, sqlPendingOps, sqlPutRecord, sqlPutCopy, sqlSaveOp, sqlSettleView}
+
+func prepare(db *sql.DB) (prepared, error) {
+	p := prepared{}
+	for _, q := range hotStatements {
+		st, err := db.Prepare(q)
+		if err != nil {
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		p[q] = st
+	}
+	return p, nil
+}
+
+// txn is a write transaction that runs the prepared statements where it can.
+type txn struct {
+	*sql.Tx
+	prep prepared
+}
+
+func (t txn) Exec(q string, args ...any) (sql.Result, error) {
+	if st := t.prep[q]; st != nil {
+		return t.Tx.Stmt(st).Exec(args...)
+	}
+	return t.Tx.Exec(q, args...)
+}
+
+func (t txn) Query(q string, args ...any) (*sql.Rows, error) {
+	if st := t.prep[q]; st != nil {
+		return t.Tx.Stmt(st).Query(args...)
+	}
+	return t.Tx.Query(q, args...)
+}
+
+func (t txn) QueryRow(q string, args ...any) *sql.Row {
+	if st := t.prep[q]; st != nil {
+		return t.Tx.Stmt(st).QueryRow(args...)
+	}
+	return t.Tx.QueryRow(q, args...)
+}
+
+// reader runs reads outside a transaction, prepared where it can.
+type reader struct {
+	*sql.DB
+	prep prepared
+}
+
+func (r reader) Query(q string, args ...any) (*sql.Rows, error) {
+	if st := r.prep[q]; st != nil {
+		return st.Query(args...)
+	}
+	return r.DB.Query(q, args...)
+}
+
+func (r reader) QueryRow(q string, args ...any) *sql.Row {
+	if st := r.prep[q]; st != nil {
+		return st.QueryRow(args...)
+	}
+	return r.DB.QueryRow(q, args...)
 }
 
 func now() int64 { return time.Now().UnixNano() }
@@ -248,7 +321,7 @@ func (s *Store) Users() (map[string]contract.User, error) {
 
 // SetUsers replaces the people the device knows.
 func (s *Store) SetUsers(users []contract.User) error {
-	return s.tx(context.Background(), func(tx *sql.Tx) error {
+	return s.tx(context.Background(), func(tx txn) error {
 		if _, err := tx.Exec(`DELETE FROM users`); err != nil {
 			return err
 		}
@@ -266,7 +339,7 @@ func (s *Store) SetUsers(users []contract.User) error {
 // sign-out after the user agreed to lose unsynced work, or another user.
 func (s *Store) Reset() error {
 	defer s.removePhotoFiles()
-	return s.tx(context.Background(), func(tx *sql.Tx) error {
+	return s.tx(context.Background(), func(tx txn) error {
 		for _, q := range []string{`DELETE FROM records`, `DELETE FROM outbox`, `DELETE FROM photos`,
 			`DELETE FROM reviews`, `DELETE FROM history`, `DELETE FROM users`, `DELETE FROM meta WHERE key IN ('cursor', 'rules')`} {
 			if _, err := tx.Exec(q); err != nil {

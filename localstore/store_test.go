@@ -106,8 +106,8 @@ func TestOpenMigratesAFreshFileAndReopens(t *testing.T) {
 	if err := db.QueryRow(`SELECT MAX(version), COUNT(*) FROM schema_migrations`).Scan(&version, &rows); err != nil {
 		t.Fatal(err)
 	}
-	if version != 2 || rows != 2 {
-		t.Fatalf("after the first open: schema version %d in %d rows, want 2 in 2", version, rows)
+	if version != 3 || rows != 3 {
+		t.Fatalf("after the first open: schema version %d in %d rows, want 3 in 3", version, rows)
 	}
 	for _, table := range []string{"meta", "records", "outbox", "photos", "reviews", "history", "users"} {
 		var n int
@@ -134,8 +134,8 @@ func TestOpenMigratesAFreshFileAndReopens(t *testing.T) {
 	if err := db.QueryRow(`SELECT MAX(version), COUNT(*) FROM schema_migrations`).Scan(&version, &rows); err != nil {
 		t.Fatal(err)
 	}
-	if version != 2 || rows != 2 {
-		t.Fatalf("after reopening: schema version %d in %d rows, want 2 in 2", version, rows)
+	if version != 3 || rows != 3 {
+		t.Fatalf("after reopening: schema version %d in %d rows, want 3 in 3", version, rows)
 	}
 }
 

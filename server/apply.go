@@ -36,6 +36,13 @@ type applier struct {
 	op      writes // decided by the current operation, not yet sent
 	inSP    bool   // a savepoint is open for the current operation
 	touched bool   // the store renumbered records behind the caches
+
+	// device receives the answer ("" when it carries no copies): records
+	// written for it are marked as answered to it, and copied is every
+	// record the answer carries.
+	device string
+	copied []string
+	docs   map[string][]byte // the JSON of records as last sent for device
 }
 
 // writes are plain writes waiting to be sent to the store.
@@ -58,7 +65,7 @@ func (w *writes) add(o *writes) {
 
 func (s *Server) newApplier(tx Tx) *applier {
 	a := &applier{s: s, tx: tx, now: s.now().UTC(), names: map[string]string{},
-		records: map[string]*contract.Record{}, results: map[string]*StoredResult{}}
+		records: map[string]*contract.Record{}, results: map[string]*StoredResult{}, docs: map[string][]byte{}}
 	tx.AfterCommit(a.publish)
 	return a
 }
@@ -100,6 +107,20 @@ func (a *applier) send(w *writes) error {
 		}
 		w.records = kept
 	}
+	for i := range w.records {
+		rw := &w.records[i]
+		if rw.Doc == nil {
+			var err error
+			if rw.Doc, err = contract.MarshalRecord(rw.Record); err != nil {
+				return err
+			}
+		}
+		if rw.Answered != "" {
+			a.docs[rw.Record.ID] = rw.Doc
+		} else {
+			delete(a.docs, rw.Record.ID)
+		}
+	}
 	if err := a.tx.PutRecords(w.records); err != nil {
 		return err
 	}
@@ -140,13 +161,29 @@ func (a *applier) endOp(failed bool) error {
 		for _, id := range a.op.ids {
 			delete(a.records, id)
 			delete(a.results, id)
+			delete(a.docs, id)
 		}
 		if a.inSP {
 			a.inSP = false
 			if err := a.tx.RollbackTo(); err != nil {
 				return err
 			}
-			return a.tx.Release()
+			if err := a.tx.Release(); err != nil {
+				return err
+			}
+		}
+		// What earlier operations of the batch made of these records is in
+		// the store (or on its way there), not in the server's cache: read
+		// it back, so later operations decide on it.
+		if err := a.send(&a.batch); err != nil {
+			return err
+		}
+		for _, id := range a.op.ids {
+			rec, err := a.tx.Record(id)
+			if err != nil {
+				return err
+			}
+			a.records[id] = rec
 		}
 		return nil
 	}
@@ -253,10 +290,11 @@ func (a *applier) result(opID string) (*StoredResult, error) {
 // applyBatch applies each operation on its own, so one operation that fails
 // inside the server never undoes or blocks the others. It returns an error
 // only when the batch's writes cannot be stored; then nothing is kept.
-func (a *applier) applyBatch(actor contract.Actor, ops []contract.Operation) ([]contract.Result, error) {
+func (a *applier) applyBatch(actor contract.Actor, ops []contract.Operation) (contract.PushResponse, error) {
+	var none contract.PushResponse
 	results := make([]contract.Result, len(ops))
 	if err := a.prefetch(ops); err != nil {
-		return nil, err
+		return none, err
 	}
 	for i := range ops {
 		op := &ops[i]
@@ -267,15 +305,65 @@ func (a *applier) applyBatch(actor contract.Actor, ops []contract.Operation) ([]
 				Code: contract.CodeInternal, Message: "The server could not apply this change; nothing of it was kept. It will be tried again.", Retry: true}
 		}
 		if err := a.endOp(err != nil); err != nil {
-			return nil, err
+			return none, err
 		}
 		a.s.metrics.ops.WithLabelValues(string(res.Outcome)).Inc()
 		results[i] = res
 	}
 	if err := a.send(&a.batch); err != nil {
-		return nil, err
+		return none, err
 	}
-	return results, nil
+	copies, err := a.copies(actor)
+	if err != nil {
+		return none, err
+	}
+	return contract.PushResponse{Results: results, Copies: copies}, nil
+}
+
+// copies returns the records the answer carries, as they stand after the
+// batch: those written for the caller's device and those replayed
+// operations name, each once, when the caller may see them. A record the
+// caller no longer sees is not marked as answered to it.
+func (a *applier) copies(actor contract.Actor) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, 0, len(a.copied))
+	seen := make(map[string]bool, len(a.copied))
+	var hidden []string
+	for _, id := range a.copied {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		rec, err := a.record(id)
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
+			continue
+		}
+		var parent *contract.Record
+		if rec.ParentID != "" {
+			if parent, err = a.record(rec.ParentID); err != nil {
+				return nil, err
+			}
+		}
+		if !a.s.engine.CanSee(actor, rec, parent) {
+			hidden = append(hidden, id)
+			continue
+		}
+		doc := a.docs[id]
+		if doc == nil || a.touched {
+			if doc, err = contract.MarshalRecord(rec); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, doc)
+	}
+	if len(hidden) > 0 {
+		if err := a.tx.ClearAnswered(hidden...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // apply decides one operation and stores its effects, its result and its
@@ -293,6 +381,9 @@ func (a *applier) apply(actor contract.Actor, op *contract.Operation) (contract.
 				return refused(op, contract.CodeInvalid, "This operation id was already used by someone else; make a new one."), nil
 			}
 			first := stored.Result
+			if a.device != "" && first.Outcome == contract.Applied && first.RecordID != "" {
+				a.copied = append(a.copied, first.RecordID)
+			}
 			return contract.Result{OpID: op.ID, Outcome: contract.AlreadyApplied, RecordType: first.RecordType, RecordID: first.RecordID, First: &first}, nil
 		}
 	}
@@ -479,7 +570,14 @@ func (a *applier) save(before, rec *contract.Record, op *contract.Operation, act
 	} else {
 		ix.LinksChanged = len(ix.Links) > 0 // a new record has no stored links to replace
 	}
-	a.op.records = append(a.op.records, RecordWrite{Record: rec, Index: ix, Stored: stored})
+	// The answer carries the record to the device that sent the operation
+	// when its user may see it.
+	answered := ""
+	if a.device != "" && a.s.engine.CanSee(actor, rec, parent) {
+		answered = a.device
+		a.copied = append(a.copied, rec.ID)
+	}
+	a.op.records = append(a.op.records, RecordWrite{Record: rec, Index: ix, Stored: stored, Answered: answered})
 	a.records[rec.ID] = rec
 	a.op.ids = append(a.op.ids, rec.ID)
 	rows := make([]contract.Change, 0, len(changes))

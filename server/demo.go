@@ -96,14 +96,14 @@ func (d *demo) push(who, typ, id string, action contract.Action, bases map[strin
 		d.err = fmt.Errorf("seed demo: %w", err)
 		return
 	}
-	if r := res[0]; r.Outcome != contract.Applied {
+	if r := res.Results[0]; r.Outcome != contract.Applied {
 		d.err = fmt.Errorf("seed demo: %s %s %s: %s %s", who, action, typ, r.Outcome, r.Message)
 		return
 	}
 	if d.versions == nil {
 		d.versions = map[string]map[string]int64{}
 	}
-	d.versions[id] = res[0].Versions
+	d.versions[id] = res.Results[0].Versions
 }
 
 func (d *demo) customer(name, phone, email string) string {

@@ -52,23 +52,30 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) {
 			fmt.Sprintf("a push carries at most %d operations; this one has %d: split it", max, len(req.Ops)))
 		return
 	}
-	results, err := s.Push(r.Context(), c.actor, req.Ops)
+	out, err := s.Push(r.Context(), c.actor, req.Ops)
 	if err != nil {
 		s.storeError(w, r, err)
 		return
 	}
-	// A push answer is mostly results, encoded the fast way.
-	body := append(make([]byte, 0, 256*len(results)), `{"results":[`...)
-	for i := range results {
+	// A push answer is results and records, encoded the fast way.
+	body := append(make([]byte, 0, 256*len(out.Results)+640*len(out.Copies)), `{"results":[`...)
+	for i := range out.Results {
 		if i > 0 {
 			body = append(body, ',')
 		}
-		b, err := contract.MarshalResult(&results[i])
+		b, err := contract.MarshalResult(&out.Results[i])
 		if err != nil {
 			s.storeError(w, r, err)
 			return
 		}
 		body = append(body, b...)
+	}
+	body = append(body, `],"copies":[`...)
+	for i, doc := range out.Copies {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, doc...)
 	}
 	body = append(body, "]}\n"...)
 	w.Header().Set("Content-Type", "application/json")
@@ -77,17 +84,30 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) {
 }
 
 // Push applies a batch of operations for actor in one transaction and
-// returns one result per operation.
-func (s *Server) Push(ctx context.Context, actor contract.Actor, ops []contract.Operation) ([]contract.Result, error) {
+// returns the answer for actor's device: one result per operation, and
+// copies of the records they wrote. Those records are marked as answered to
+// that device, whose pulls may then leave them out: the caller must deliver
+// the copies.
+func (s *Server) Push(ctx context.Context, actor contract.Actor, ops []contract.Operation) (contract.PushResponse, error) {
+	return s.push(ctx, actor, ops, true)
+}
+
+// push applies a batch; with copies false the answer carries none and no
+// record is marked as answered.
+func (s *Server) push(ctx context.Context, actor contract.Actor, ops []contract.Operation, copies bool) (contract.PushResponse, error) {
 	start := time.Now()
-	var results []contract.Result
+	var out contract.PushResponse
 	err := s.store.Write(ctx, func(tx Tx) error {
+		a := s.newApplier(tx)
+		if copies {
+			a.device = actor.DeviceID
+		}
 		var err error
-		results, err = s.newApplier(tx).applyBatch(actor, ops)
+		out, err = a.applyBatch(actor, ops)
 		return err
 	})
 	s.metrics.pushSeconds.Observe(time.Since(start).Seconds())
-	return results, err
+	return out, err
 }
 
 // Cursors are opaque to devices: "c" and the base64 of the last sequence
@@ -138,19 +158,38 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) {
 		}
 		limit = min(n, limit)
 	}
-	var (
-		recs []contract.Record
-		rvs  []contract.Review
-	)
+	answered := ""
+	switch v := r.URL.Query().Get(contract.PullAnswered); v {
+	case "":
+	case contract.PullAnsweredOmit:
+		answered = c.actor.DeviceID
+	default:
+		writeError(w, http.StatusBadRequest, contract.CodeInvalid, fmt.Sprintf("%s must be %q or absent, not %q", contract.PullAnswered, contract.PullAnsweredOmit, clip(v)))
+		return
+	}
+	var page contract.PullResponse
 	if err := s.store.Read(r.Context(), func(q Query) error {
-		var err error
-		recs, rvs, err = q.Pull(s.scope(c.actor), after, limit+1)
+		recs, rvs, err := q.Pull(s.scope(c.actor), after, limit+1, answered)
+		if err != nil {
+			return err
+		}
+		page = mergePage(recs, rvs, after, limit)
+		if page.More {
+			return nil
+		}
+		// Everything this caller may see up to the newest change was sent
+		// or left out on purpose: the cursor moves past it all, so that the
+		// next pull does not walk what was left out again.
+		last, err := q.LastSeq()
+		if err == nil && last > after {
+			page.Cursor = encodeCursor(last)
+		}
 		return err
 	}); err != nil {
 		s.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, mergePage(recs, rvs, after, limit))
+	writeJSON(w, http.StatusOK, page)
 }
 
 // mergePage takes the first limit entries of two lists in sequence order.
@@ -222,12 +261,14 @@ func (s *Server) handleResolve(w http.ResponseWriter, r *http.Request, c *caller
 	}
 	op := contract.Operation{ID: req.OpID, RecordType: contract.ReviewType, RecordID: r.PathValue("id"),
 		Action: contract.ActionResolve, Values: values, DeviceID: device, DeviceTime: s.now().UTC()}
-	results, err := s.Push(r.Context(), c.actor, []contract.Operation{op})
+	// The answer is one result, without copies: the caller pulls the
+	// records the decision changed.
+	out, err := s.push(r.Context(), c.actor, []contract.Operation{op}, false)
 	if err != nil {
 		s.storeError(w, r, err)
 		return
 	}
-	res := results[0]
+	res := out.Results[0]
 	final := res.Final()
 	if final.Outcome == contract.Refused {
 		status := http.StatusConflict

@@ -42,8 +42,12 @@ type Query interface {
 	OpenReview(recordID, group string) (*contract.Review, error)
 	Reviews(scope Scope, openOnly bool) ([]contract.Review, error)
 	// Pull returns up to limit records and up to limit reviews in scope
-	// with a sequence number above after, each in sequence order.
-	Pull(scope Scope, after int64, limit int) ([]contract.Record, []contract.Review, error)
+	// with a sequence number above after, each in sequence order. Records
+	// whose current state was sent to device answered in a push answer are
+	// left out; "" leaves nothing out.
+	Pull(scope Scope, after int64, limit int, answered string) ([]contract.Record, []contract.Review, error)
+	// LastSeq returns the newest sequence number of any record or review.
+	LastSeq() (int64, error)
 	// Matches returns records of typ with the given match key.
 	Matches(typ, key string) ([]contract.Record, error)
 }
@@ -71,8 +75,12 @@ type Tx interface {
 	// SetAccess replaces who is on a job, and returns who was added.
 	SetAccess(jobID string, userIDs []string) (added []string, err error)
 	// Touch gives every record hanging off or linked from a job, and their
-	// reviews, a new sequence number so that people added to the job pull them.
+	// reviews, a new sequence number so that people added to the job pull
+	// them; no push answer carried their new state.
 	Touch(jobID string) error
+	// ClearAnswered forgets which device's push answer carried the current
+	// state of these records, so that every pull includes them.
+	ClearAnswered(ids ...string) error
 	AddUser(u UserRow) error
 	AddSession(s Session) error
 	RevokeSession(hash []byte, at time.Time) error
@@ -86,6 +94,12 @@ type RecordWrite struct {
 	// Stored says the record is in the store already with the same scope,
 	// match key and number, so only its document and sequence change.
 	Stored bool
+	// Answered is the device whose push answer carries this state of the
+	// record, or "" when none does.
+	Answered string
+	// Doc is the record's JSON (contract.MarshalRecord), made once for the
+	// store and the answer.
+	Doc []byte
 }
 
 // Index is what the store keeps beside a record to find it quickly.

@@ -242,26 +242,32 @@ func (c *Client) Users(ctx context.Context) ([]contract.User, error) {
 	return out.Users, c.do(ctx, "GET", "/v1/users", nil, &out)
 }
 
-// Push sends a batch of operations and returns one result per operation.
-func (c *Client) Push(ctx context.Context, ops []contract.Operation) ([]contract.Result, error) {
+// Push sends a batch of operations. The answer has one result per
+// operation and the server's copies of the records they wrote.
+func (c *Client) Push(ctx context.Context, ops []contract.Operation) (contract.PushResponse, error) {
 	var out contract.PushResponse
 	if err := c.do(ctx, "POST", "/v1/push", contract.PushRequest{Ops: ops}, &out); err != nil {
-		return nil, err
+		return contract.PushResponse{}, err
 	}
 	if len(out.Results) != len(ops) {
-		return nil, &Error{Err: fmt.Errorf("the server answered %d results for %d operations", len(out.Results), len(ops))}
+		return contract.PushResponse{}, &Error{Err: fmt.Errorf("the server answered %d results for %d operations", len(out.Results), len(ops))}
 	}
-	return out.Results, nil
+	return out, nil
 }
 
-// Pull fetches one page of changes after cursor.
-func (c *Client) Pull(ctx context.Context, cursor string, limit int) (contract.PullResponse, error) {
+// Pull fetches one page of changes after cursor. With omitAnswered the
+// server leaves out records whose current state a push answer already
+// gave this device; ask only when every copy from those answers is kept.
+func (c *Client) Pull(ctx context.Context, cursor string, limit int, omitAnswered bool) (contract.PullResponse, error) {
 	q := url.Values{}
 	if cursor != "" {
 		q.Set("cursor", cursor)
 	}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
+	}
+	if omitAnswered {
+		q.Set(contract.PullAnswered, contract.PullAnsweredOmit)
 	}
 	var out contract.PullResponse
 	return out, c.do(ctx, "GET", "/v1/pull?"+q.Encode(), nil, &out)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -109,14 +110,14 @@ func TestClientPushAndPullPages(t *testing.T) {
 	ctx := context.Background()
 	d := e.login("alex")
 
-	all, err := d.c.Pull(ctx, "", 0)
+	all, err := d.c.Pull(ctx, "", 0, false)
 	if err != nil || all.More || len(all.Records) == 0 || all.Cursor == "" {
 		t.Fatalf("one pull of everything: %d records, more=%v, cursor %q, %v", len(all.Records), all.More, all.Cursor, err)
 	}
 	var paged []contract.Record
 	cursor, pages := "", 0
 	for {
-		page, err := d.c.Pull(ctx, cursor, 2)
+		page, err := d.c.Pull(ctx, cursor, 2, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,17 +147,29 @@ func TestClientPushAndPullPages(t *testing.T) {
 		}
 	}
 	note := d.note(pump, "Seal replaced")
-	res, err := d.c.Push(ctx, []contract.Operation{note})
-	if err != nil || len(res) != 1 || res[0].Outcome != contract.Applied || res[0].OpID != note.ID {
-		t.Fatalf("push: %+v %v", res, err)
+	ans, err := d.c.Push(ctx, []contract.Operation{note})
+	if res := ans.Results; err != nil || len(res) != 1 || res[0].Outcome != contract.Applied || res[0].OpID != note.ID {
+		t.Fatalf("push: %+v %v", ans, err)
+	}
+	var copied contract.Record
+	if len(ans.Copies) != 1 || json.Unmarshal(ans.Copies[0], &copied) != nil ||
+		copied.ID != note.RecordID || copied.Text("text") != "Seal replaced" || copied.Seq == 0 {
+		t.Fatalf("the answer should carry the new note as the server has it: %s", ans.Copies)
 	}
 	again, err := d.c.Push(ctx, []contract.Operation{note})
-	if err != nil || again[0].Outcome != contract.AlreadyApplied || again[0].Final().Outcome != contract.Applied {
+	if res := again.Results; err != nil || res[0].Outcome != contract.AlreadyApplied || res[0].Final().Outcome != contract.Applied {
 		t.Fatalf("pushing the same operation again: %+v %v", again, err)
 	}
-	next, err := d.c.Pull(ctx, all.Cursor, 0)
+	if len(again.Copies) != 1 || string(again.Copies[0]) != string(ans.Copies[0]) {
+		t.Fatalf("a replay's answer should carry the record again, in case the first answer was lost: %s", again.Copies)
+	}
+	next, err := d.c.Pull(ctx, all.Cursor, 0, false)
 	if err != nil || len(next.Records) != 1 || next.Records[0].ID != note.RecordID || next.Records[0].ParentID != pump {
 		t.Fatalf("pull after the push: %+v %v", next.Records, err)
+	}
+	omitted, err := d.c.Pull(ctx, all.Cursor, 0, true)
+	if err != nil || len(omitted.Records) != 0 || omitted.Cursor != next.Cursor {
+		t.Fatalf("a pull leaving out what the answer carried should bring nothing and move as far: %+v %v (want cursor %s)", omitted, err, next.Cursor)
 	}
 	if _, err := d.c.History(ctx, "job", pump); err != nil {
 		t.Errorf("history: %v", err)
@@ -177,7 +190,7 @@ func TestClientUploadsInChunks(t *testing.T) {
 	photo := uuid.NewString()
 	res, err := d.c.Push(ctx, []contract.Operation{d.op("photo", photo, contract.ActionAppend, nil, map[string]any{
 		"job_id": pump, "size": len(content), "sha256": hex.EncodeToString(sum[:]), "filename": "seal.jpg"})})
-	if err != nil || res[0].Outcome != contract.Applied {
+	if err != nil || res.Results[0].Outcome != contract.Applied {
 		t.Fatalf("photo metadata: %+v %v", res, err)
 	}
 
@@ -260,7 +273,7 @@ func TestClientErrors(t *testing.T) {
 			defer ts.Close()
 			c, _ := syncqueue.NewClient(ts.URL, nil)
 			c.SetToken("tok")
-			_, err := c.Pull(context.Background(), "", 0)
+			_, err := c.Pull(context.Background(), "", 0, false)
 			var se *syncqueue.Error
 			if !errors.As(err, &se) {
 				t.Fatalf("err %v is not a *syncqueue.Error", err)
@@ -288,7 +301,7 @@ func TestClientErrors(t *testing.T) {
 		url := ts.URL
 		ts.Close()
 		c, _ := syncqueue.NewClient(url, nil)
-		_, err := c.Pull(context.Background(), "", 0)
+		_, err := c.Pull(context.Background(), "", 0, false)
 		var se *syncqueue.Error
 		if !errors.As(err, &se) || se.Status != 0 || !se.Transient() || !strings.HasPrefix(se.Error(), "no connection to the server") {
 			t.Fatalf("err %v", err)
@@ -300,7 +313,7 @@ func TestClientErrors(t *testing.T) {
 		defer ts.Close()
 		c, _ := syncqueue.NewClient(ts.URL, nil)
 		c.SetOffline(true)
-		_, err := c.Pull(context.Background(), "", 0)
+		_, err := c.Pull(context.Background(), "", 0, false)
 		if !errors.Is(err, syncqueue.ErrNoSignal) || !syncqueue.IsTransient(err) || hit || !c.Offline() {
 			t.Fatalf("err %v, server reached %v", err, hit)
 		}
@@ -319,7 +332,7 @@ func TestClientErrors(t *testing.T) {
 		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`<html>captive portal</html>`)) }))
 		defer ts.Close()
 		c, _ := syncqueue.NewClient(ts.URL, nil)
-		_, err := c.Pull(context.Background(), "", 0)
+		_, err := c.Pull(context.Background(), "", 0, false)
 		if !syncqueue.IsTransient(err) {
 			t.Fatalf("err %v", err)
 		}
@@ -330,7 +343,7 @@ func TestClientErrors(t *testing.T) {
 		c, _ := syncqueue.NewClient(ts.URL, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
-		_, err := c.Pull(ctx, "", 0)
+		_, err := c.Pull(ctx, "", 0, false)
 		if !errors.Is(err, context.Canceled) || syncqueue.IsTransient(err) {
 			t.Fatalf("err %v", err)
 		}
@@ -340,7 +353,7 @@ func TestClientErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Pull(context.Background(), "", 0); err == nil || !strings.Contains(err.Error(), "no server address") {
+		if _, err := c.Pull(context.Background(), "", 0, false); err == nil || !strings.Contains(err.Error(), "no server address") {
 			t.Fatalf("err %v", err)
 		}
 	})

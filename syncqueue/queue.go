@@ -340,6 +340,10 @@ func (q *Queue) batchSize() int {
 
 // dataRound pushes every queued operation in order, in batches, then pulls
 // every page of changes, then settles what the pull brought back.
+//
+// Each answer is stored while the next batch is on its way, so the device
+// and the server work at once; batches still go one after another, so the
+// server applies operations in the order they were made.
 func (q *Queue) dataRound(ctx context.Context) error {
 	st := q.opt.Store
 	var log roundLog
@@ -350,21 +354,53 @@ func (q *Queue) dataRound(ctx context.Context) error {
 			q.mu.Unlock()
 		}
 	}()
-	for {
-		batch, err := st.Queued(q.batchSize())
+	var storing chan error // the answer being stored, if any
+	stored := func() error {
+		if storing == nil {
+			return nil
+		}
+		err := <-storing
+		storing = nil
+		return err
+	}
+	batch, err := st.Queued(0, q.batchSize())
+	if err != nil {
+		return err
+	}
+	for len(batch) > 0 {
+		answers, err := q.push(ctx, batch)
+		if serr := stored(); serr != nil {
+			return errors.Join(err, serr)
+		}
+		full := len(batch) == q.batchSize()
+		if err == nil && full {
+			// Read the next batch before this answer takes the store.
+			if batch, err = st.Queued(batch[len(batch)-1].Seq, q.batchSize()); err != nil {
+				return err
+			}
+		}
+		retry := 0
+		for _, a := range answers {
+			for i, r := range a.Results {
+				if f := r.Final(); f.Outcome == contract.Refused && f.Retry {
+					retry++
+				}
+				log.add(a.ops[i], r, q.opt.IsOffice)
+			}
+		}
+		if len(answers) > 0 {
+			storing = make(chan error, 1)
+			go func() { storing <- q.keep(answers) }()
+		}
 		if err != nil {
-			return err
+			return errors.Join(err, stored())
 		}
-		if len(batch) == 0 {
-			break
-		}
-		retry, err := q.push(ctx, batch, &log)
-		if err != nil {
-			return err
-		}
-		if retry > 0 || len(batch) < q.batchSize() {
+		if retry > 0 || !full {
 			break // what the server asked to resend waits for the next round, never a hot loop
 		}
+	}
+	if err := stored(); err != nil {
+		return err
 	}
 	upTo, err := st.LastApplied()
 	if err != nil {
@@ -374,8 +410,12 @@ func (q *Queue) dataRound(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The device keeps every copy a push answer gave it, so the pull may
+	// leave those records out, unless an operation still waits for its
+	// record to come back, or the store starts empty.
+	omit := cursor != "" && upTo == 0
 	for {
-		page, err := q.opt.Client.Pull(ctx, cursor, 0)
+		page, err := q.opt.Client.Pull(ctx, cursor, 0, omit)
 		if err != nil {
 			return err
 		}
@@ -391,48 +431,56 @@ func (q *Queue) dataRound(ctx context.Context) error {
 	return err
 }
 
+// answer is the server's answer to one push, with the operations sent.
+type answer struct {
+	contract.PushResponse
+	ops []contract.Operation
+}
+
 // push sends one batch. A batch the server rejects as a whole, for a reason
 // a retry cannot fix, is sent one operation at a time, so that one bad
-// operation is refused on its own and never blocks the queue.
-func (q *Queue) push(ctx context.Context, batch []localstore.Pending, log *roundLog) (retry int, err error) {
+// operation is refused on its own and never blocks the queue. It returns
+// the answers it got, also when it stops at an error.
+func (q *Queue) push(ctx context.Context, batch []localstore.Pending) ([]answer, error) {
 	st := q.opt.Store
 	ops := make([]contract.Operation, len(batch))
 	seqs := make([]int64, len(batch))
 	for i, p := range batch {
 		ops[i], seqs[i] = p.Op, p.Seq
 	}
-	results, err := q.opt.Client.Push(ctx, ops)
+	resp, err := q.opt.Client.Push(ctx, ops)
 	if err != nil {
-		if IsTransient(err) || IsUnauthorized(err) || errors.Is(err, context.Canceled) {
+		var e *Error
+		if IsTransient(err) || IsUnauthorized(err) || errors.Is(err, context.Canceled) || !errors.As(err, &e) {
 			if nerr := st.NoteAttempt(seqs, err.Error()); nerr != nil {
-				return 0, errors.Join(err, nerr)
+				return nil, errors.Join(err, nerr)
 			}
-			return 0, err
+			return nil, err
 		}
 		if len(batch) > 1 {
+			var all []answer
 			for i := range batch {
-				n, err := q.push(ctx, batch[i:i+1], log)
+				got, err := q.push(ctx, batch[i:i+1])
+				all = append(all, got...)
 				if err != nil {
-					return retry, err
+					return all, err
 				}
-				retry += n
 			}
-			return retry, nil
+			return all, nil
 		}
-		var e *Error
-		errors.As(err, &e)
-		results = []contract.Result{{OpID: ops[0].ID, Outcome: contract.Refused, Code: e.Detail.Code, Message: e.Detail.Message}}
+		resp = contract.PushResponse{Results: []contract.Result{{OpID: ops[0].ID, Outcome: contract.Refused, Code: e.Detail.Code, Message: e.Detail.Message}}}
 	}
-	if err := st.SaveResults(results); err != nil {
-		return 0, err
-	}
-	for i, r := range results {
-		if f := r.Final(); f.Outcome == contract.Refused && f.Retry {
-			retry++
+	return []answer{{PushResponse: resp, ops: ops}}, nil
+}
+
+// keep stores answers.
+func (q *Queue) keep(answers []answer) error {
+	for _, a := range answers {
+		if err := q.opt.Store.SaveResults(a.Results, a.Copies); err != nil {
+			return err
 		}
-		log.add(ops[i], r, q.opt.IsOffice)
 	}
-	return retry, nil
+	return nil
 }
 
 // mediaRound uploads every photo whose metadata the server has.

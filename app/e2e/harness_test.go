@@ -305,7 +305,7 @@ func (w *world) all() []contract.Record {
 	w.t.Helper()
 	var recs []contract.Record
 	w.read(func(q server.Query) (err error) {
-		recs, _, err = q.Pull(server.Scope{Types: w.srv.Rules().RecordTypes()}, 0, 1<<30)
+		recs, _, err = q.Pull(server.Scope{Types: w.srv.Rules().RecordTypes()}, 0, 1<<30, "")
 		return
 	})
 	return recs

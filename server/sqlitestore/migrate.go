@@ -99,6 +99,10 @@ var migrations = []string{
 		name  TEXT PRIMARY KEY,
 		value INTEGER NOT NULL
 	);`,
+
+	// 2: the device whose push answer carried a record's current state, so
+	// that its pulls can leave the record out.
+	`ALTER TABLE records ADD COLUMN answered TEXT;`,
 }
 
 func migrate(db *sql.DB) error {

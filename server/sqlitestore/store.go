@@ -554,18 +554,29 @@ func (q query) Reviews(sc server.Scope, openOnly bool) ([]contract.Review, error
 	return q.reviews("reviews", `SELECT doc FROM (SELECT doc, record_type AS type, scope, record_id AS rid, status, seq FROM reviews) WHERE `+where+` ORDER BY seq`, args...)
 }
 
-func (q query) Pull(sc server.Scope, after int64, limit int) ([]contract.Record, []contract.Review, error) {
+func (q query) Pull(sc server.Scope, after int64, limit int, answered string) ([]contract.Record, []contract.Review, error) {
 	args := []any{after}
 	where := scopeClause(sc, &args)
 	args = append(args, limit)
 	// Walk the sequence index in order and stop at the limit, rather than
 	// collect and sort everything visible for every page.
-	recs, err := q.records("pull records", `SELECT doc FROM (SELECT doc, type, scope, id AS rid, seq FROM records INDEXED BY records_seq WHERE seq > ?) WHERE `+where+` ORDER BY seq LIMIT ?`, args...)
+	recArgs, recWhere := args, where
+	if answered != "" {
+		recArgs = append(append([]any{after}, args[1:len(args)-1]...), answered, limit)
+		recWhere = "(" + where + ") AND answered IS NOT ?"
+	}
+	recs, err := q.records("pull records", `SELECT doc FROM (SELECT doc, type, scope, id AS rid, seq, answered FROM records INDEXED BY records_seq WHERE seq > ?) WHERE `+recWhere+` ORDER BY seq LIMIT ?`, recArgs...)
 	if err != nil {
 		return nil, nil, err
 	}
 	rvs, err := q.reviews("pull reviews", `SELECT doc FROM (SELECT doc, record_type AS type, scope, record_id AS rid, seq FROM reviews INDEXED BY reviews_seq WHERE seq > ?) WHERE `+where+` ORDER BY seq LIMIT ?`, args...)
 	return recs, rvs, err
+}
+
+func (q query) LastSeq() (int64, error) {
+	var seq int64
+	err := q.queryRow(`SELECT MAX(COALESCE((SELECT MAX(seq) FROM records), 0), COALESCE((SELECT MAX(seq) FROM reviews), 0))`).Scan(&seq)
+	return seq, wrap("last sequence", err)
 }
 
 func (q query) Matches(typ, key string) ([]contract.Record, error) {
@@ -634,15 +645,15 @@ func (t *txn) PutRecords(ws []server.RecordWrite) error {
 	for len(stored) > 0 {
 		part := stored[:min(len(stored), perStatement)]
 		stored = stored[len(part):]
-		args := make([]any, 0, len(part)*3)
+		args := make([]any, 0, len(part)*4)
 		for _, w := range part {
-			b, err := contract.MarshalRecord(w.Record)
+			b, err := recordDoc(w)
 			if err != nil {
-				return wrap("put records", err)
+				return err
 			}
-			args = append(args, w.Record.ID, w.Record.Seq, b)
+			args = append(args, w.Record.ID, w.Record.Seq, b, nullable(w.Answered))
 		}
-		res, err := t.exec(`UPDATE records SET seq = v.column2, doc = v.column3 FROM (VALUES `+valuesRows(len(part), 3)+`) AS v WHERE records.id = v.column1`, args...)
+		res, err := t.exec(`UPDATE records SET seq = v.column2, doc = v.column3, answered = v.column4 FROM (VALUES `+valuesRows(len(part), 4)+`) AS v WHERE records.id = v.column1`, args...)
 		if err != nil {
 			return wrap("put records", err)
 		}
@@ -654,16 +665,16 @@ func (t *txn) PutRecords(ws []server.RecordWrite) error {
 	for len(ws) > 0 {
 		part := ws[:min(len(ws), perStatement)]
 		ws = ws[len(part):]
-		args := make([]any, 0, len(part)*7)
+		args := make([]any, 0, len(part)*8)
 		for _, w := range part {
-			b, err := contract.MarshalRecord(w.Record)
+			b, err := recordDoc(w)
 			if err != nil {
-				return wrap("put records", err)
+				return err
 			}
-			args = append(args, w.Record.ID, w.Record.Type, nullable(w.Index.Scope), nullable(w.Index.MatchKey), nullable(w.Record.Number), w.Record.Seq, b)
+			args = append(args, w.Record.ID, w.Record.Type, nullable(w.Index.Scope), nullable(w.Index.MatchKey), nullable(w.Record.Number), w.Record.Seq, b, nullable(w.Answered))
 		}
-		_, err := t.exec(`INSERT INTO records(id, type, scope, match_key, number, seq, doc) VALUES `+valuesRows(len(part), 7)+`
-			ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, match_key = excluded.match_key, number = excluded.number, seq = excluded.seq, doc = excluded.doc`, args...)
+		_, err := t.exec(`INSERT INTO records(id, type, scope, match_key, number, seq, doc, answered) VALUES `+valuesRows(len(part), 8)+`
+			ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, match_key = excluded.match_key, number = excluded.number, seq = excluded.seq, doc = excluded.doc, answered = excluded.answered`, args...)
 		if err != nil {
 			return wrap("put records", err)
 		}
@@ -682,6 +693,15 @@ func (t *txn) PutRecords(ws []server.RecordWrite) error {
 		}
 	}
 	return nil
+}
+
+// recordDoc is a record's JSON, made once by the caller where it could.
+func recordDoc(w server.RecordWrite) ([]byte, error) {
+	if w.Doc != nil {
+		return w.Doc, nil
+	}
+	b, err := contract.MarshalRecord(w.Record)
+	return b, wrap("put records", err)
 }
 
 func (t *txn) AddChanges(changes []contract.Change) error {
@@ -786,6 +806,10 @@ func (t *txn) Touch(jobID string) error {
 			return err
 		}
 	}
+	// Nobody was sent these new sequence numbers in a push answer.
+	if err := t.ClearAnswered(recs...); err != nil {
+		return err
+	}
 	rvs, err := collect(`SELECT id FROM reviews WHERE scope = ?1 ORDER BY seq`)
 	if err != nil {
 		return wrap("touch", err)
@@ -793,6 +817,21 @@ func (t *txn) Touch(jobID string) error {
 	for _, id := range rvs {
 		if err := t.reseq(`reviews`, id); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) ClearAnswered(ids ...string) error {
+	for len(ids) > 0 {
+		part := ids[:min(len(ids), perStatement)]
+		ids = ids[len(part):]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		if _, err := t.exec(`UPDATE records SET answered = NULL WHERE answered IS NOT NULL AND id IN (`+inList(len(part))+`)`, args...); err != nil {
+			return wrap("clear answered", err)
 		}
 	}
 	return nil

@@ -86,7 +86,7 @@ func (s *sim) loadServer() (*serverState, error) {
 		opIDs = append(opIDs, e.op.ID)
 	}
 	err := s.store.Read(s.ctx, func(q server.Query) error {
-		recs, _, err := q.Pull(all, 0, 1<<30)
+		recs, _, err := q.Pull(all, 0, 1<<30, "")
 		if err != nil {
 			return err
 		}
@@ -650,7 +650,7 @@ func (s *sim) checkConverged(srv *serverState, devs map[*device]*deviceState) er
 		var rvs []contract.Review
 		sc := s.scope(d.user)
 		if err := s.store.Read(s.ctx, func(q server.Query) (err error) {
-			if recs, _, err = q.Pull(sc, 0, 1<<30); err != nil {
+			if recs, _, err = q.Pull(sc, 0, 1<<30, ""); err != nil {
 				return err
 			}
 			rvs, err = q.Reviews(sc, false)
