@@ -30,7 +30,15 @@ type Store struct {
 	w, r   *sql.DB
 	ws, rs stmtCache
 
-	mu  sync.Mutex // guards seq; held by the one writer
+	// Checkpoints copy the write-ahead log back into the database file.
+	// SQLite runs one inside the commit that fills the log, which would hold
+	// up that push's answer; here a goroutine runs them on its own
+	// connection after commits, and the writer's own is only a backstop.
+	cp        *sql.DB
+	committed chan struct{}
+	cpDone    chan struct{}
+
+	mu  sync.Mutex // guards seq and committed; held by the one writer
 	seq int64
 }
 
@@ -49,6 +57,7 @@ func Open(path string) (*Store, error) {
 		q.Add("_pragma", "temp_store(MEMORY)")
 		if extra != "" {
 			q.Add("_txlock", extra)
+			q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstop))
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
@@ -77,7 +86,16 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(8)
-	s := &Store{w: w, r: r, ws: stmtCache{db: w}, rs: stmtCache{db: r}}
+	cp, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	cp.SetMaxOpenConns(1)
+	s := &Store{w: w, r: r, ws: stmtCache{db: w}, rs: stmtCache{db: r},
+		cp: cp, committed: make(chan struct{}, 1), cpDone: make(chan struct{})}
+	go s.checkpoints()
 	if err := w.QueryRow(`SELECT MAX(COALESCE((SELECT MAX(seq) FROM records),0), COALESCE((SELECT MAX(seq) FROM reviews),0))`).Scan(&s.seq); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("read sequence: %w", err)
@@ -85,9 +103,36 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
+// walBackstop is the log size, in pages, at which the writer checkpoints
+// by itself: only when the checkpoint goroutine falls behind.
+const walBackstop = 16384
+
+// checkpointGap is the least time between two background checkpoints, so
+// that a page written by many pushes in a row is copied back once.
+const checkpointGap = 100 * time.Millisecond
+
+// checkpoints copies the log back into the database after commits, at most
+// once per checkpointGap, until the store closes.
+func (s *Store) checkpoints() {
+	defer close(s.cpDone)
+	for range s.committed {
+		time.Sleep(checkpointGap)
+		// PASSIVE never waits for the writer or readers; what it cannot copy
+		// now it copies next time. An error leaves the writer's backstop.
+		s.cp.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+	}
+}
+
 // Close closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.mu.Lock()
+	if s.committed != nil {
+		close(s.committed)
+		s.committed = nil
+		<-s.cpDone
+	}
+	s.mu.Unlock()
+	return errors.Join(s.cp.Close(), s.r.Close(), s.w.Close())
 }
 
 // Write runs fn in one immediate transaction on the writer connection.
@@ -106,6 +151,12 @@ func (s *Store) Write(ctx context.Context, fn func(server.Tx) error) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return busy(fmt.Errorf("commit: %w", err))
+	}
+	if s.committed != nil {
+		select {
+		case s.committed <- struct{}{}:
+		default: // a checkpoint is due already
+		}
 	}
 	for _, f := range t.afterCommit {
 		f()
