@@ -29,6 +29,10 @@ func decodeRecord(b []byte) (*contract.Record, error) {
 	return &r, nil
 }
 
+// sameAsServer is the view column of a record with nothing pending: the
+// view is the server's copy, kept once.
+var sameAsServer = []byte{}
+
 func scanEntry(sc interface{ Scan(...any) error }) (*Entry, error) {
 	var server, view []byte
 	if err := sc.Scan(&server, &view); err != nil {
@@ -38,6 +42,10 @@ func scanEntry(sc interface{ Scan(...any) error }) (*Entry, error) {
 	var err error
 	if e.Server, err = decodeRecord(server); err != nil {
 		return nil, err
+	}
+	if len(view) == 0 {
+		e.View = e.Server.Clone()
+		return e, nil
 	}
 	if e.View, err = decodeRecord(view); err != nil {
 		return nil, err
@@ -247,8 +255,8 @@ func putRecord(ex querier, id string, server, view *contract.Record) error {
 			return err
 		}
 	}
-	vb := sb
-	if view != server {
+	vb := sameAsServer
+	if view != server || server == nil {
 		var err error
 		if vb, err = contract.MarshalRecord(view); err != nil {
 			return err
@@ -263,15 +271,17 @@ func putRecord(ex querier, id string, server, view *contract.Record) error {
 }
 
 // sqlPutCopy keeps a server copy from a push answer unless the device has a
-// newer one. With nothing pending on the record the view is the copy; with
-// edits still pending the view keeps showing them, on an older copy, until
-// they are answered too.
-const sqlPutCopy = `INSERT INTO records(id, type, parent_id, server, view, server_seq) VALUES (?1, ?2, ?3, ?4, ?4, ?5)
-	ON CONFLICT(id) DO UPDATE SET type = excluded.type, parent_id = excluded.parent_id, server = excluded.server,
-		server_seq = excluded.server_seq,
+// newer one. With nothing pending on the record the view is the server's
+// copy; with edits still pending the view keeps showing them, on an older
+// copy, until they are answered too.
+const sqlPutCopy = `INSERT INTO records(id, type, parent_id, server, view, server_seq) VALUES (?1, ?2, ?3, ?4, x'', ?5)
+	ON CONFLICT(id) DO UPDATE SET
+		server = CASE WHEN excluded.server_seq >= records.server_seq THEN excluded.server ELSE records.server END,
+		type = CASE WHEN excluded.server_seq >= records.server_seq THEN excluded.type ELSE records.type END,
+		parent_id = CASE WHEN excluded.server_seq >= records.server_seq THEN excluded.parent_id ELSE records.parent_id END,
+		server_seq = MAX(excluded.server_seq, records.server_seq),
 		view = CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE record_id = excluded.id AND state IN ('` + Queued + `', '` + Applied + `'))
-			THEN records.view ELSE excluded.server END
-	WHERE excluded.server_seq >= records.server_seq`
+			THEN records.view ELSE x'' END`
 
 // PendingRecords lists the records with operations still shaping their view.
 func (s *Store) PendingRecords() ([]string, error) {
@@ -373,7 +383,7 @@ func (s *Store) Counts() (queued, held, refused int, err error) {
 
 // NoteAttempt records a failed try to send operations.
 func (s *Store) NoteAttempt(seqs []int64, reason string) error {
-	return s.tx(context.Background(), func(tx txn) error {
+	return s.syncTx(context.Background(), func(tx txn) error {
 		for _, seq := range seqs {
 			if _, err := tx.Exec(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE seq = ?`, reason, now(), seq); err != nil {
 				return err
@@ -402,11 +412,13 @@ func (s *Store) SaveResults(results []contract.Result, copies []json.RawMessage)
 	if err != nil {
 		return err
 	}
-	return s.tx(context.Background(), func(tx txn) error {
+	return s.syncTx(context.Background(), func(tx txn) error {
 		t := now()
 		var applied []string
 		touched := map[string]bool{}
+		replayed := false
 		for _, r := range results {
+			replayed = replayed || r.Outcome == contract.AlreadyApplied
 			final := r.Final()
 			state := ""
 			switch final.Outcome {
@@ -443,6 +455,14 @@ func (s *Store) SaveResults(results []contract.Result, copies []json.RawMessage)
 			// A held or refused operation leaves the view.
 			touched[rid] = true
 		}
+		if replayed {
+			// This answer repeats one that never arrived, whose copies may
+			// have named more records than this one does: the next pull
+			// brings everything.
+			if err := setMeta(tx, metaPullAll, true); err != nil {
+				return err
+			}
+		}
 		if len(applied) > 0 {
 			done, err := finishApplied(tx, applied, copiedJSON)
 			if err != nil {
@@ -478,6 +498,34 @@ func (s *Store) SaveResults(results []contract.Result, copies []json.RawMessage)
 		}
 		return nil
 	})
+}
+
+// metaPullAll is set when the next pull must not leave out anything.
+const metaPullAll = "pull_all"
+
+// MayOmitAnswered reports whether a pull may leave out the records whose
+// current state a push answer gave this device: only when the device holds
+// every copy it was sent since its cursor. Not on a first pull, not while
+// an applied operation waits for its record to come back, and not after an
+// answer was lost (its replay may carry fewer copies) until a pull has
+// brought everything.
+func (s *Store) MayOmitAnswered() (bool, error) {
+	var cursor string
+	if _, err := s.getMeta("cursor", &cursor); err != nil || cursor == "" {
+		return false, err
+	}
+	var all bool
+	if _, err := s.getMeta(metaPullAll, &all); err != nil || all {
+		return false, err
+	}
+	upTo, err := s.LastApplied()
+	return upTo == 0, err
+}
+
+// PulledAll notes that a pull that left nothing out has ended.
+func (s *Store) PulledAll() error {
+	_, err := s.db.Exec(`DELETE FROM meta WHERE key = ?`, metaPullAll)
+	return err
 }
 
 // finishApplied removes the applied operations whose record is among the
@@ -542,7 +590,7 @@ func (s *Store) LastApplied() (int64, error) {
 // views of records with pending edits are recomputed), review items, and
 // the new cursor, in one transaction.
 func (s *Store) ApplyPull(page contract.PullResponse) error {
-	return s.tx(context.Background(), func(tx txn) error {
+	return s.syncTx(context.Background(), func(tx txn) error {
 		// The pull comes after the push of every applied operation, so the
 		// server's copy already holds them: only queued ones shape the view.
 		pending := map[string]bool{}
@@ -593,7 +641,7 @@ func (s *Store) ApplyPull(page contract.PullResponse) error {
 // settled; both leave the outbox. It returns how many left.
 func (s *Store) Settle(upTo int64) (int, error) {
 	n := 0
-	err := s.tx(context.Background(), func(tx txn) error {
+	err := s.syncTx(context.Background(), func(tx txn) error {
 		recs := map[string]bool{}
 		rows, err := tx.Query(`DELETE FROM outbox WHERE state = ? AND seq <= ? RETURNING record_id`, Applied, upTo)
 		if err != nil {
@@ -665,7 +713,7 @@ func (s *Store) Settle(upTo int64) (int, error) {
 	return n, err
 }
 
-const sqlSettleView = `UPDATE records SET view = server WHERE id = ? AND server IS NOT NULL
+const sqlSettleView = `UPDATE records SET view = x'' WHERE id = ? AND server IS NOT NULL
 	AND NOT EXISTS (SELECT 1 FROM outbox WHERE record_id = ? AND state IN (?, ?))`
 
 // --- reviews and history ---

@@ -11,6 +11,7 @@ package localstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,6 +121,38 @@ func (s *Store) rebaser() Rebaser {
 // tx runs fn in one write transaction.
 func (s *Store) tx(ctx context.Context, fn func(txn) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(txn{Tx: tx, prep: s.prep}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// syncTx runs fn in one write transaction whose commit does not wait for
+// the disk (synchronous=NORMAL): for what the server sent and how sending
+// went, which power loss can only make the device ask for again. A crash
+// of the app loses nothing, and the next commit of the user's own work
+// takes these to the disk with it, since the log is written in order.
+func (s *Store) syncTx(ctx context.Context, fn func(txn) error) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		return err
+	}
+	defer func() {
+		if _, err := conn.ExecContext(context.Background(), `PRAGMA synchronous = FULL`); err != nil {
+			// Never hand the user's next edit a connection that does not
+			// wait for the disk: throw this one away.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -363,21 +363,36 @@ func (q *Queue) dataRound(ctx context.Context) error {
 		storing = nil
 		return err
 	}
-	batch, err := st.Queued(0, q.batchSize())
-	if err != nil {
-		return err
+	// The next batch is read from the store while this one is on its way.
+	type queued struct {
+		batch []localstore.Pending
+		err   error
 	}
-	for len(batch) > 0 {
+	read := func(after int64) <-chan queued {
+		ch := make(chan queued, 1)
+		go func() {
+			b, err := st.Queued(after, q.batchSize())
+			ch <- queued{b, err}
+		}()
+		return ch
+	}
+	next := read(0)
+	for {
+		got := <-next
+		if got.err != nil {
+			return errors.Join(got.err, stored())
+		}
+		batch := got.batch
+		if len(batch) == 0 {
+			break
+		}
+		full := len(batch) == q.batchSize()
+		if full {
+			next = read(batch[len(batch)-1].Seq)
+		}
 		answers, err := q.push(ctx, batch)
 		if serr := stored(); serr != nil {
 			return errors.Join(err, serr)
-		}
-		full := len(batch) == q.batchSize()
-		if err == nil && full {
-			// Read the next batch before this answer takes the store.
-			if batch, err = st.Queued(batch[len(batch)-1].Seq, q.batchSize()); err != nil {
-				return err
-			}
 		}
 		retry := 0
 		for _, a := range answers {
@@ -411,9 +426,11 @@ func (q *Queue) dataRound(ctx context.Context) error {
 		return err
 	}
 	// The device keeps every copy a push answer gave it, so the pull may
-	// leave those records out, unless an operation still waits for its
-	// record to come back, or the store starts empty.
-	omit := cursor != "" && upTo == 0
+	// leave those records out.
+	omit, err := st.MayOmitAnswered()
+	if err != nil {
+		return err
+	}
 	for {
 		page, err := q.opt.Client.Pull(ctx, cursor, 0, omit)
 		if err != nil {
@@ -425,6 +442,11 @@ func (q *Queue) dataRound(ctx context.Context) error {
 		cursor = page.Cursor
 		if !page.More {
 			break
+		}
+	}
+	if !omit {
+		if err := st.PulledAll(); err != nil {
+			return err
 		}
 	}
 	_, err = st.Settle(upTo)
