@@ -70,6 +70,10 @@ func Open(dir string) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	// The sync lane checkpoints after each round (Checkpoint); the log
+	// checkpoints itself only when rounds stop for long.
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstop))
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", 16<<20))
 	q.Add("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
@@ -129,6 +133,18 @@ func (s *Store) tx(ctx context.Context, fn func(txn) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// walBackstop is the log size, in pages, at which a commit checkpoints by
+// itself.
+const walBackstop = 8192
+
+// Checkpoint copies the write-ahead log back into the database file without
+// waiting for anything, so that one copy of each page a sync round changed
+// many times is written once, outside the user's saves.
+func (s *Store) Checkpoint() error {
+	_, err := s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+	return err
 }
 
 // syncTx runs fn in one write transaction whose commit does not wait for

@@ -506,3 +506,33 @@ func TestResolvingAReviewMarksNothingAsAnswered(t *testing.T) {
 		}
 	}
 }
+
+// The first answer to a held edit carried the job under review; if that
+// answer was lost, the replay's answer carries the job too.
+func TestAReplayedHeldEditCarriesTheJobUnderReview(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dana := e.login("dana", "office-pc")
+	alex := e.login("alex", "alex-phone")
+	cust := e.customer(dana, "Harbor Bakery")
+	job := e.job(dana, cust, "alex", "Replace pump seal", "12 Quay Street", day)
+	alex.move(job, "opened", "in_progress")
+	stale := alex.bases(job, "status")
+	dana.pull()
+	dana.must(dana.op("job", job, contract.ActionTransition, dana.bases(job, "status"), map[string]any{"status": "waiting_for_approval"}))
+
+	move := alex.op("job", job, contract.ActionTransition, stale, map[string]any{"status": "completed"})
+	first := alex.pushAnswer(move)
+	wantResult(t, "Alex's stale status move", first.Results[0], contract.Held, contract.CodeConflict)
+	again := alex.pushAnswer(move)
+	if got := again.Results[0]; got.Outcome != contract.AlreadyApplied || got.Final().Outcome != contract.Held {
+		t.Fatalf("replay: %+v, want already_applied with the held result", got)
+	}
+	c, ok := copiesOf(t, again)[job]
+	if !ok || !c.HasReview("status") || c.Text("status") != "waiting_for_approval" {
+		t.Fatalf("the replay's answer should carry the job under review as it stands, got %s", again.Copies)
+	}
+	if want := copiesOf(t, first)[job]; c.Seq != want.Seq {
+		t.Errorf("the replay carries the job at seq %d, the first answer at %d; nothing changed it in between", c.Seq, want.Seq)
+	}
+}

@@ -320,6 +320,31 @@ func (a *applier) applyBatch(actor contract.Actor, ops []contract.Operation) (co
 	return contract.PushResponse{Results: results, Copies: copies}, nil
 }
 
+// copyAgain adds to the answer of a replayed operation the record its first
+// answer carried: the record it applied to, or the one it put under review.
+func (a *applier) copyAgain(first *contract.Result) error {
+	switch first.Outcome {
+	case contract.Applied:
+		if first.RecordID != "" {
+			a.copied = append(a.copied, first.RecordID)
+		}
+	case contract.Held:
+		if first.ReviewID == "" {
+			return nil
+		}
+		db, err := a.db()
+		if err != nil {
+			return err
+		}
+		rv, err := db.Review(first.ReviewID)
+		if err != nil || rv == nil {
+			return err
+		}
+		a.copied = append(a.copied, rv.RecordID)
+	}
+	return nil
+}
+
 // copies returns the records the answer carries, as they stand after the
 // batch: those written for the caller's device and those replayed
 // operations name, each once, when the caller may see them. A record the
@@ -381,8 +406,10 @@ func (a *applier) apply(actor contract.Actor, op *contract.Operation) (contract.
 				return refused(op, contract.CodeInvalid, "This operation id was already used by someone else; make a new one."), nil
 			}
 			first := stored.Result
-			if a.device != "" && first.Outcome == contract.Applied && first.RecordID != "" {
-				a.copied = append(a.copied, first.RecordID)
+			if a.device != "" {
+				if err := a.copyAgain(&first); err != nil {
+					return contract.Result{}, err
+				}
 			}
 			return contract.Result{OpID: op.ID, Outcome: contract.AlreadyApplied, RecordType: first.RecordType, RecordID: first.RecordID, First: &first}, nil
 		}

@@ -449,8 +449,10 @@ func (q *Queue) dataRound(ctx context.Context) error {
 			return err
 		}
 	}
-	_, err = st.Settle(upTo)
-	return err
+	if _, err := st.Settle(upTo); err != nil {
+		return err
+	}
+	return st.Checkpoint()
 }
 
 // answer is the server's answer to one push, with the operations sent.
