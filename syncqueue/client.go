@@ -245,12 +245,53 @@ func (c *Client) Users(ctx context.Context) ([]contract.User, error) {
 // Push sends a batch of operations. The answer has one result per
 // operation and the server's copies of the records they wrote.
 func (c *Client) Push(ctx context.Context, ops []contract.Operation) (contract.PushResponse, error) {
-	var out contract.PushResponse
-	if err := c.do(ctx, "POST", "/v1/push", contract.PushRequest{Ops: ops}, &out); err != nil {
+	body, err := PushBody(ops)
+	if err != nil {
 		return contract.PushResponse{}, err
 	}
-	if len(out.Results) != len(ops) {
-		return contract.PushResponse{}, &Error{Err: fmt.Errorf("the server answered %d results for %d operations", len(out.Results), len(ops))}
+	raw, err := c.SendPush(ctx, body, len(ops))
+	if err != nil {
+		return contract.PushResponse{}, err
+	}
+	return raw.Decode()
+}
+
+// PushBody encodes a batch of operations for SendPush.
+func PushBody(ops []contract.Operation) ([]byte, error) {
+	return json.Marshal(contract.PushRequest{Ops: ops})
+}
+
+// RawAnswer is a push answer as it arrived: the server has applied the
+// batch; the answer is not decoded yet.
+type RawAnswer struct {
+	body []byte
+	ops  int
+}
+
+// SendPush sends a batch encoded by PushBody, of n operations, and returns
+// its answer once the server has sent all of it. Decoding it is left to
+// the caller, who may send the next batch first.
+func (c *Client) SendPush(ctx context.Context, body []byte, n int) (*RawAnswer, error) {
+	resp, err := c.send(ctx, "POST", "/v1/push", bytes.NewReader(body), "application/json")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, &Error{Err: fmt.Errorf("reading the answer to POST /v1/push: %w", err)}
+	}
+	return &RawAnswer{body: b, ops: n}, nil
+}
+
+// Decode reads the answer: one result per operation sent, and copies.
+func (a *RawAnswer) Decode() (contract.PushResponse, error) {
+	var out contract.PushResponse
+	if err := json.Unmarshal(a.body, &out); err != nil {
+		return contract.PushResponse{}, &Error{Err: fmt.Errorf("reading the answer to POST /v1/push: %w", err)}
+	}
+	if len(out.Results) != a.ops {
+		return contract.PushResponse{}, &Error{Err: fmt.Errorf("the server answered %d results for %d operations", len(out.Results), a.ops)}
 	}
 	return out, nil
 }

@@ -340,10 +340,6 @@ func (q *Queue) batchSize() int {
 
 // dataRound pushes every queued operation in order, in batches, then pulls
 // every page of changes, then settles what the pull brought back.
-//
-// Each answer is stored while the next batch is on its way, so the device
-// and the server work at once; batches still go one after another, so the
-// server applies operations in the order they were made.
 func (q *Queue) dataRound(ctx context.Context) error {
 	st := q.opt.Store
 	var log roundLog
@@ -354,67 +350,7 @@ func (q *Queue) dataRound(ctx context.Context) error {
 			q.mu.Unlock()
 		}
 	}()
-	var storing chan error // the answer being stored, if any
-	stored := func() error {
-		if storing == nil {
-			return nil
-		}
-		err := <-storing
-		storing = nil
-		return err
-	}
-	// The next batch is read from the store while this one is on its way.
-	type queued struct {
-		batch []localstore.Pending
-		err   error
-	}
-	read := func(after int64) <-chan queued {
-		ch := make(chan queued, 1)
-		go func() {
-			b, err := st.Queued(after, q.batchSize())
-			ch <- queued{b, err}
-		}()
-		return ch
-	}
-	next := read(0)
-	for {
-		got := <-next
-		if got.err != nil {
-			return errors.Join(got.err, stored())
-		}
-		batch := got.batch
-		if len(batch) == 0 {
-			break
-		}
-		full := len(batch) == q.batchSize()
-		if full {
-			next = read(batch[len(batch)-1].Seq)
-		}
-		answers, err := q.push(ctx, batch)
-		if serr := stored(); serr != nil {
-			return errors.Join(err, serr)
-		}
-		retry := 0
-		for _, a := range answers {
-			for i, r := range a.Results {
-				if f := r.Final(); f.Outcome == contract.Refused && f.Retry {
-					retry++
-				}
-				log.add(a.ops[i], r, q.opt.IsOffice)
-			}
-		}
-		if len(answers) > 0 {
-			storing = make(chan error, 1)
-			go func() { storing <- q.keep(answers) }()
-		}
-		if err != nil {
-			return errors.Join(err, stored())
-		}
-		if retry > 0 || !full {
-			break // what the server asked to resend waits for the next round, never a hot loop
-		}
-	}
-	if err := stored(); err != nil {
+	if err := q.pushAll(ctx, &log); err != nil {
 		return err
 	}
 	upTo, err := st.LastApplied()
@@ -455,45 +391,170 @@ func (q *Queue) dataRound(ctx context.Context) error {
 	return st.Checkpoint()
 }
 
+// pushAll sends every queued operation, in batches. Batches go one after
+// another, never two at once, so the server applies operations in the
+// order they were made; the work around each push is done while another
+// is on its way. The next batch is read and encoded before this one's
+// answer arrives, and each answer is decoded and stored while the server
+// applies the next batch. An answer that asks for a retry, or cannot be
+// stored, stops the sending; what was sent after it is answered and
+// stored as usual (its operations are independent of the stopped one's,
+// as they are inside one batch).
+func (q *Queue) pushAll(ctx context.Context, log *roundLog) error {
+	st := q.opt.Store
+	size := q.batchSize()
+
+	// Answers are decoded, counted and stored in order, by one goroutine.
+	type arrival struct {
+		raw   *RawAnswer // as it arrived, or
+		got   []answer   // decoded already, for a batch sent one by one
+		ops   []contract.Operation
+		batch []localstore.Pending
+	}
+	arrivals := make(chan arrival, 1)
+	handled := make(chan error, 1)
+	var stop atomic.Bool
+	go func() {
+		var err error
+		for a := range arrivals {
+			if err != nil {
+				continue // the operations stay queued; the next round replays them
+			}
+			answers := a.got
+			if a.raw != nil {
+				resp, derr := a.raw.Decode()
+				if derr != nil {
+					seqs := make([]int64, len(a.batch))
+					for i, p := range a.batch {
+						seqs[i] = p.Seq
+					}
+					err = errors.Join(derr, st.NoteAttempt(seqs, derr.Error()))
+					stop.Store(true)
+					continue
+				}
+				answers = []answer{{PushResponse: resp, ops: a.ops}}
+			}
+			for _, an := range answers {
+				for i, r := range an.Results {
+					if f := r.Final(); f.Outcome == contract.Refused && f.Retry {
+						// What the server asked to resend waits for the
+						// next round, never a hot loop.
+						stop.Store(true)
+					}
+					log.add(an.ops[i], r, q.opt.IsOffice)
+				}
+			}
+			if err = q.keep(answers); err != nil {
+				stop.Store(true)
+			}
+		}
+		handled <- err
+	}()
+
+	// The next batch is read and encoded while this one is on its way.
+	type prepared struct {
+		batch []localstore.Pending
+		ops   []contract.Operation
+		body  []byte
+		err   error
+	}
+	prepare := func(after int64) <-chan prepared {
+		ch := make(chan prepared, 1)
+		go func() {
+			var p prepared
+			if p.batch, p.err = st.Queued(after, size); p.err == nil && len(p.batch) > 0 {
+				p.ops = make([]contract.Operation, len(p.batch))
+				for i := range p.batch {
+					p.ops[i] = p.batch[i].Op
+				}
+				p.body, p.err = PushBody(p.ops)
+			}
+			ch <- p
+		}()
+		return ch
+	}
+
+	var sendErr error
+	next := prepare(0)
+	for !stop.Load() {
+		p := <-next
+		if p.err != nil || len(p.batch) == 0 {
+			sendErr = p.err
+			break
+		}
+		full := len(p.batch) == size
+		if full {
+			next = prepare(p.batch[len(p.batch)-1].Seq)
+		}
+		raw, err := q.opt.Client.SendPush(ctx, p.body, len(p.ops))
+		if err != nil {
+			got, err := q.pushFailed(ctx, p.batch, p.ops, err)
+			if len(got) > 0 {
+				arrivals <- arrival{got: got}
+			}
+			if err != nil {
+				sendErr = err
+				break
+			}
+		} else {
+			arrivals <- arrival{raw: raw, ops: p.ops, batch: p.batch}
+		}
+		if !full {
+			break
+		}
+	}
+	close(arrivals)
+	return errors.Join(sendErr, <-handled)
+}
+
 // answer is the server's answer to one push, with the operations sent.
 type answer struct {
 	contract.PushResponse
 	ops []contract.Operation
 }
 
-// push sends one batch. A batch the server rejects as a whole, for a reason
-// a retry cannot fix, is sent one operation at a time, so that one bad
-// operation is refused on its own and never blocks the queue. It returns
-// the answers it got, also when it stops at an error.
+// push sends one batch and returns its answers; see pushFailed.
 func (q *Queue) push(ctx context.Context, batch []localstore.Pending) ([]answer, error) {
-	st := q.opt.Store
 	ops := make([]contract.Operation, len(batch))
-	seqs := make([]int64, len(batch))
 	for i, p := range batch {
-		ops[i], seqs[i] = p.Op, p.Seq
+		ops[i] = p.Op
 	}
 	resp, err := q.opt.Client.Push(ctx, ops)
 	if err != nil {
-		var e *Error
-		if IsTransient(err) || IsUnauthorized(err) || errors.Is(err, context.Canceled) || !errors.As(err, &e) {
-			if nerr := st.NoteAttempt(seqs, err.Error()); nerr != nil {
-				return nil, errors.Join(err, nerr)
-			}
-			return nil, err
-		}
-		if len(batch) > 1 {
-			var all []answer
-			for i := range batch {
-				got, err := q.push(ctx, batch[i:i+1])
-				all = append(all, got...)
-				if err != nil {
-					return all, err
-				}
-			}
-			return all, nil
-		}
-		resp = contract.PushResponse{Results: []contract.Result{{OpID: ops[0].ID, Outcome: contract.Refused, Code: e.Detail.Code, Message: e.Detail.Message}}}
+		return q.pushFailed(ctx, batch, ops, err)
 	}
+	return []answer{{PushResponse: resp, ops: ops}}, nil
+}
+
+// pushFailed handles a push that got no answer. A transient failure is
+// noted on each operation. A batch the server rejects as a whole, for a
+// reason a retry cannot fix, is sent one operation at a time, so that one
+// bad operation is refused on its own and never blocks the queue. It
+// returns the answers it got, also when it stops at an error.
+func (q *Queue) pushFailed(ctx context.Context, batch []localstore.Pending, ops []contract.Operation, err error) ([]answer, error) {
+	var e *Error
+	if IsTransient(err) || IsUnauthorized(err) || errors.Is(err, context.Canceled) || !errors.As(err, &e) {
+		seqs := make([]int64, len(batch))
+		for i, p := range batch {
+			seqs[i] = p.Seq
+		}
+		if nerr := q.opt.Store.NoteAttempt(seqs, err.Error()); nerr != nil {
+			return nil, errors.Join(err, nerr)
+		}
+		return nil, err
+	}
+	if len(batch) > 1 {
+		var all []answer
+		for i := range batch {
+			got, err := q.push(ctx, batch[i:i+1])
+			all = append(all, got...)
+			if err != nil {
+				return all, err
+			}
+		}
+		return all, nil
+	}
+	resp := contract.PushResponse{Results: []contract.Result{{OpID: ops[0].ID, Outcome: contract.Refused, Code: e.Detail.Code, Message: e.Detail.Message}}}
 	return []answer{{PushResponse: resp, ops: ops}}, nil
 }
 
