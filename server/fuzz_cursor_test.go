@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,9 +25,19 @@ type pullEntry struct {
 // pullRaw makes one GET /v1/pull as d, with the query as given.
 func pullRaw(t testing.TB, d *device, cursor, limit string, withLimit bool) (int, contract.PullResponse, []byte) {
 	t.Helper()
+	return pullQuery(t, d, cursor, limit, withLimit, false)
+}
+
+// pullQuery makes one GET /v1/pull as d, with the query as given and, with
+// omit, answered=omit.
+func pullQuery(t testing.TB, d *device, cursor, limit string, withLimit, omit bool) (int, contract.PullResponse, []byte) {
+	t.Helper()
 	q := url.Values{"cursor": {cursor}}
 	if withLimit {
 		q.Set("limit", limit)
+	}
+	if omit {
+		q.Set(contract.PullAnswered, contract.PullAnsweredOmit)
 	}
 	req, err := http.NewRequest("GET", d.e.ts.URL+"/v1/pull?"+q.Encode(), nil)
 	if err != nil {
@@ -63,11 +74,13 @@ func entries(page contract.PullResponse) []pullEntry {
 
 // FuzzPullCursor sends arbitrary cursors and limits to GET /v1/pull as a
 // technician, a dispatcher, finance and a technician who lost a job to a
-// reassign. Whatever arrives, the server answers a clear 4xx or a page in
-// which every record and review item is one the caller sees, in sequence
-// order, after the cursor, with none skipped; and following the cursors
-// from there brings everything after it exactly once. Cursors round-trip:
-// ParseCursor(encodeCursor(n)) == n.
+// reassign (and the first technician's tablet). Whatever arrives, the
+// server answers a clear 4xx or a page in which every record and review
+// item is one the caller sees, in sequence order, after the cursor, with
+// none skipped; and following the cursors from there brings everything
+// after it exactly once. The same with answered=omit brings that, less the
+// records answered to the caller's device: see checkOmit. Cursors
+// round-trip: ParseCursor(encodeCursor(n)) == n.
 func FuzzPullCursor(f *testing.F) {
 	e := newEnv(f)
 	dana, alex, sam, fran := e.login("dana", "office-pc"), e.login("alex", "alex-phone"), e.login("sam", "sam-phone"), e.login("fran", "finance-pc")
@@ -106,20 +119,57 @@ func FuzzPullCursor(f *testing.F) {
 	}
 	inv := fran.op("invoice", newID(), contract.ActionCreate, nil, map[string]any{"job_id": job, "customer_id": cust, "total": 4200})
 	fran.must(inv)
+	// Every push above marked what its answer carried as answered to the
+	// device that pushed; a pull with answered=omit leaves those records
+	// out. Alex also works on a tablet: what it writes is answered to the
+	// tablet, not to his phone. His phone sends one operation the tablet
+	// made: the answer goes to the phone, so the phone is the one answered.
+	// The tablet then sends that operation again: a replay writes nothing.
+	// A refused edit marks nothing.
+	tablet := e.login("alex", "alex-tablet")
+	tn, tp := tablet.note(job, "Tablet note"), tablet.part(job, "GASKET-1", 2)
+	tablet.push(tn, tp)
+	relayed := tablet.note(job, "Written on the tablet, sent by the phone")
+	alex.must(relayed)
+	if r := tablet.push(relayed)[0]; r.Outcome != contract.AlreadyApplied {
+		f.Fatalf("the tablet's replay of the phone's note: %s %s", r.Outcome, r.Message)
+	}
+	if r := alex.push(alex.op("customer", cust, contract.ActionUpdate, map[string]int64{"contact": 1}, map[string]any{"phone": "+44 20 7946 9999"}))[0]; r.Outcome != contract.Refused {
+		f.Fatalf("Alex's edit of the customer: %s, want refused", r.Outcome)
+	}
+	alexOnly = append(alexOnly, tn.RecordID, tp.RecordID, relayed.RecordID)
+	// Sam writes on the job that is about to move to Alex: the reassign
+	// gives it a new sequence number for Alex and forgets the answer.
+	samMoved := sam.note(moved, "Flue bracket is loose")
+	sam.must(samMoved)
+
 	// Sam's third job moves to Alex: Sam keeps seeing it, read only.
 	dana.pull()
 	dana.must(dana.op("job", moved, contract.ActionReassign, dana.bases(moved, "assignment"), map[string]any{"assignee": e.users["alex"].ID}))
 	samOnly = append(samOnly, samJob, samCust)
 	alexOnly = append(alexOnly, job)
+	// The newest change is one everybody sees but the office PC was
+	// answered: the last page of its omit-pull must still jump past it.
+	dana.pull()
+	dana.must(dana.op("customer", cust, contract.ActionUpdate, dana.bases(cust, "contact"), map[string]any{"phone": "+44 20 7946 0001"}))
+	for id, want := range map[string]string{tn.RecordID: tablet.id, tp.RecordID: tablet.id, relayed.RecordID: alex.id,
+		inv.RecordID: fran.id, moved: dana.id, samMoved.RecordID: "", cust: dana.id} {
+		if got := e.answeredTo(id); got != want {
+			f.Fatalf("record %s is answered to %q, want %q", id, got, want)
+		}
+	}
 
 	// What each caller sees, from one pull of everything, checked against
 	// rules.md before the fuzzing starts.
-	devices := []*device{alex, dana, fran, sam}
+	devices := []*device{alex, dana, fran, sam, tablet}
 	seen := map[string][]pullEntry{}
 	for _, d := range devices {
 		code, page, b := pullRaw(f, d, "", "500", true)
 		if code != http.StatusOK || page.More {
 			f.Fatalf("%s's whole pull: status %d, more %v: %s", d.name, code, page.More, b)
+		}
+		if prev, ok := seen[d.name]; ok && !slices.Equal(prev, entries(page)) {
+			f.Fatalf("%s pulls %v, another device of the same user %v", d, entries(page), prev)
 		}
 		seen[d.name] = entries(page)
 	}
@@ -145,6 +195,40 @@ func FuzzPullCursor(f *testing.F) {
 		f.Fatalf("the moved job or the invoice is pulled by the wrong people")
 	}
 
+	// What each device's omit-pull brings: its user's whole pull without
+	// the records whose current state a push answer sent to this device,
+	// as records.answered says; reviews always come. Every device has
+	// something left out, and Alex's phone and tablet each get what the
+	// other was answered.
+	answered := map[string]string{}
+	omitted := map[*device][]pullEntry{}
+	for _, d := range devices {
+		for _, p := range seen[d.name] {
+			if _, ok := answered[p.id]; !ok && p.kind == "record" {
+				answered[p.id] = e.answeredTo(p.id)
+			}
+		}
+		omitted[d] = slices.DeleteFunc(slices.Clone(seen[d.name]), func(p pullEntry) bool {
+			return p.kind == "record" && answered[p.id] == d.id
+		})
+		if len(omitted[d]) == len(seen[d.name]) {
+			f.Fatalf("no record in %s's pull is answered to it: the omit check would check nothing", d)
+		}
+	}
+	gets := func(d *device, id string) bool {
+		return slices.ContainsFunc(omitted[d], func(p pullEntry) bool { return p.id == id })
+	}
+	if !gets(alex, tn.RecordID) || gets(tablet, tn.RecordID) || gets(alex, relayed.RecordID) || !gets(tablet, relayed.RecordID) {
+		f.Fatalf("Alex's phone and tablet should each get what the other was answered")
+	}
+	var lastSeq int64
+	if err := e.store.Read(context.Background(), func(q server.Query) (err error) {
+		lastSeq, err = q.LastSeq()
+		return err
+	}); err != nil {
+		f.Fatal(err)
+	}
+
 	// The seed corpus is in testdata/fuzz/FuzzPullCursor; these add a
 	// cursor from the middle of each caller's own stream.
 	for i, d := range devices {
@@ -161,6 +245,7 @@ func FuzzPullCursor(f *testing.F) {
 		d := devices[int(who)%len(devices)]
 		all := seen[d.name]
 		withLimit := limit != "" || seq%2 == 1
+		checkOmit(t, d, omitted[d], lastSeq, cursor, limit, withLimit)
 		code, page, b := pullRaw(t, d, cursor, limit, withLimit)
 		if code != http.StatusOK {
 			var eb contract.ErrorBody
@@ -173,13 +258,13 @@ func FuzzPullCursor(f *testing.F) {
 		if err != nil {
 			t.Fatalf("cursor %q: 200 for a cursor ParseCursor refuses (%v)", cursor, err)
 		}
-		max := 500
+		pageMax := 500
 		if limit != "" { // an empty limit is no limit
 			l, err := strconv.Atoi(limit)
 			if err != nil || l < 1 {
 				t.Fatalf("limit %q: 200 for a limit that is not a whole number of 1 or more", limit)
 			}
-			max = min(max, l)
+			pageMax = min(pageMax, l)
 		}
 		// Every page from here on is what the whole pull holds after the
 		// cursor, in order, none skipped, none repeated, each visible.
@@ -189,8 +274,8 @@ func FuzzPullCursor(f *testing.F) {
 				t.Fatalf("following cursors from %q never ends", cursor)
 			}
 			got := entries(page)
-			if len(got) > max {
-				t.Fatalf("a page of %d entries, over the limit of %d", len(got), max)
+			if len(got) > pageMax {
+				t.Fatalf("a page of %d entries, over the limit of %d", len(got), pageMax)
 			}
 			for i := 1; i < len(page.Records); i++ {
 				if page.Records[i].Seq <= page.Records[i-1].Seq {
@@ -217,6 +302,10 @@ func FuzzPullCursor(f *testing.F) {
 			if len(got) > 0 {
 				wantNext = got[len(got)-1].seq
 			}
+			if !page.More {
+				// The last page moves past everything, seen or not.
+				wantNext = max(after, lastSeq)
+			}
 			if err != nil || next != wantNext || page.Cursor != server.EncodeCursor(next) {
 				t.Fatalf("the page's cursor %q is %d (%v), want the encoding of %d", page.Cursor, next, err, wantNext)
 			}
@@ -229,4 +318,95 @@ func FuzzPullCursor(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkOmit follows GET /v1/pull?answered=omit as d from cursor with limit
+// to the last page. The server answers 400 for what the plain pull refuses;
+// otherwise the pages bring, in order, each once, what follows the cursor
+// in want (the caller's whole pull without what was answered to d), at most
+// limit a page. A page's cursor never goes back; while more is to come it
+// stands at or after the page's last entry and before the next one; the
+// last page's cursor jumps to the newest sequence number in the store,
+// lastSeq, and a further omit-pull from it brings nothing.
+func checkOmit(t *testing.T, d *device, want []pullEntry, lastSeq int64, cursor, limit string, withLimit bool) {
+	t.Helper()
+	code, page, b := pullQuery(t, d, cursor, limit, withLimit, true)
+	after, cursorErr := server.ParseCursor(cursor)
+	most, limitErr := 500, error(nil)
+	if limit != "" {
+		l, err := strconv.Atoi(limit)
+		if err == nil && l < 1 {
+			err = fmt.Errorf("limit %d", l)
+		}
+		most, limitErr = min(most, l), err
+	}
+	if cursorErr != nil || limitErr != nil {
+		var eb contract.ErrorBody
+		if code != http.StatusBadRequest || json.Unmarshal(b, &eb) != nil || eb.Error.Code != contract.CodeInvalid || eb.Error.Message == "" {
+			t.Fatalf("omit-pull, cursor %q (%v) limit %q (%v): status %d %q, want a 400 saying what is wrong", cursor, cursorErr, limit, limitErr, code, b)
+		}
+		return
+	}
+	if code != http.StatusOK {
+		t.Fatalf("omit-pull, cursor %q limit %q: status %d %q, want 200", cursor, limit, code, b)
+	}
+	n := len(want)
+	want = slices.DeleteFunc(slices.Clone(want), func(p pullEntry) bool { return p.seq <= after })
+	for pages := 0; ; pages++ {
+		if pages > n+2 {
+			t.Fatalf("following omit-pull cursors from %q never ends", cursor)
+		}
+		got := entries(page)
+		if len(got) > most {
+			t.Fatalf("an omit-pull page of %d entries, over the limit of %d", len(got), most)
+		}
+		for i := 1; i < len(page.Records); i++ {
+			if page.Records[i].Seq <= page.Records[i-1].Seq {
+				t.Fatalf("omit-pull records out of sequence order: %d after %d", page.Records[i].Seq, page.Records[i-1].Seq)
+			}
+		}
+		for i := 1; i < len(page.Reviews); i++ {
+			if page.Reviews[i].Seq <= page.Reviews[i-1].Seq {
+				t.Fatalf("omit-pull reviews out of sequence order: %d after %d", page.Reviews[i].Seq, page.Reviews[i-1].Seq)
+			}
+		}
+		if len(got) > len(want) || !slices.Equal(got, want[:len(got)]) {
+			t.Fatalf("%s's omit-pull after cursor %d: got %v, want the first %d of %v", d, after, got, len(got), want)
+		}
+		if len(got) == 0 && len(want) > 0 {
+			t.Fatalf("%s's omit-pull after cursor %d: an empty page with %d entries still to come", d, after, len(want))
+		}
+		want = want[len(got):]
+		if page.More != (len(want) > 0) {
+			t.Fatalf("%s's omit-pull: more is %v with %d entries still to come", d, page.More, len(want))
+		}
+		next, err := server.ParseCursor(page.Cursor)
+		if err != nil || page.Cursor != server.EncodeCursor(next) {
+			t.Fatalf("%s's omit-pull: the page's cursor %q is not canonical (%v)", d, page.Cursor, err)
+		}
+		if next < after {
+			t.Fatalf("%s's omit-pull: the cursor went back from %d to %d", d, after, next)
+		}
+		if len(got) > 0 && next < got[len(got)-1].seq {
+			t.Fatalf("%s's omit-pull: the cursor %d stands before the page's last entry at %d", d, next, got[len(got)-1].seq)
+		}
+		if page.More {
+			if next >= want[0].seq {
+				t.Fatalf("%s's omit-pull: the cursor %d skips %v, still to come", d, next, want[0])
+			}
+		} else {
+			if wantLast := max(after, lastSeq); next != wantLast {
+				t.Fatalf("%s's omit-pull: the last page's cursor is %d, want %d, the newest sequence number", d, next, wantLast)
+			}
+			code, end, b := pullQuery(t, d, page.Cursor, limit, withLimit, true)
+			if code != http.StatusOK || len(end.Records) != 0 || len(end.Reviews) != 0 || end.More || end.Cursor != page.Cursor {
+				t.Fatalf("%s's omit-pull from the last page's cursor %q: status %d %s, want an empty last page with the same cursor", d, page.Cursor, code, b)
+			}
+			return
+		}
+		after = next
+		if code, page, b = pullQuery(t, d, page.Cursor, limit, withLimit, true); code != http.StatusOK {
+			t.Fatalf("following an omit-pull cursor the server gave out: status %d %s", code, b)
+		}
+	}
 }
