@@ -56,7 +56,8 @@ bench:
 # The figures in the README come from these.
 figures:
 	go test -run '^$$' -bench BenchmarkPush -benchtime 3x -count 5 ./server
-	go test -run '^$$' -bench 'BenchmarkSaveEdit$$|BenchmarkDrain$$|BenchmarkPullInto$$' -benchtime 1x -count 3 ./app
+	go test -run '^$$' -bench 'BenchmarkSaveEdit$$' -benchtime 1x -count 3 ./app
+	go test -run '^$$' -bench 'BenchmarkDrain$$|BenchmarkPullInto$$' -benchtime 1x -count 5 ./app
 	go run ./server/cmd/fieldsoak --devices 50 --duration 60s
 
 server:
