@@ -557,3 +557,34 @@ func TestAFirstPullLeavesNothingOut(t *testing.T) {
 		t.Fatalf("an empty store: may omit %v (%v), want false", ok, err)
 	}
 }
+
+// The sync lane sends operations as they were saved: Outgoing gives each
+// queued one's JSON untouched, with its kind, in order, after a given one,
+// and nothing that is no longer queued.
+func TestOutgoingGivesQueuedOperationsAsSaved(t *testing.T) {
+	st := openStore(t)
+	job := uuid.NewString()
+	note := newOp("note", uuid.NewString(), contract.ActionAppend, map[string]string{"job_id": job, "text": "Seal \"replaced\" — 3 bolts"})
+	edit := newOp("job", job, contract.ActionUpdate, map[string]string{"title": "Pump"})
+	held := newOp("job", job, contract.ActionUpdate, map[string]string{"title": "Valve"})
+	saveOps(t, st, note, edit, held)
+	if err := st.SaveResults([]contract.Result{{OpID: held.ID, Outcome: contract.Held, RecordID: job, ReviewID: uuid.NewString()}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	out, err := st.Outgoing(0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 {
+		t.Fatalf("Outgoing gave %d operations, want the two still queued", len(out))
+	}
+	for i, op := range []contract.Operation{note, edit} {
+		want, _ := json.Marshal(op)
+		if string(out[i].JSON) != string(want) || out[i].RecordType != op.RecordType || out[i].Action != op.Action {
+			t.Errorf("operation %d: %s %s %s, want %s %s %s", i, out[i].RecordType, out[i].Action, out[i].JSON, op.RecordType, op.Action, want)
+		}
+	}
+	if rest, err := st.Outgoing(out[0].Seq, 10); err != nil || len(rest) != 1 || rest[0].Seq != out[1].Seq {
+		t.Errorf("Outgoing after the first: %+v (%v), want only the second", rest, err)
+	}
+}

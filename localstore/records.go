@@ -365,6 +365,37 @@ func (s *Store) Queued(after int64, limit int) ([]Pending, error) {
 	return s.outbox(`WHERE state = ? AND seq > ? ORDER BY seq LIMIT ?`, Queued, after, limit)
 }
 
+// Outgoing is a queued operation as the sync lane sends it: the JSON saved
+// with the edit, not decoded, and what a round's summary says of it.
+type Outgoing struct {
+	Seq        int64
+	RecordType string
+	Action     contract.Action
+	JSON       json.RawMessage
+}
+
+// Outgoing returns up to limit queued operations made after the one
+// numbered after (0 for the first), in the order they were made.
+func (s *Store) Outgoing(after int64, limit int) ([]Outgoing, error) {
+	rows, err := s.read.Query(`SELECT seq, record_type, COALESCE(json_extract(op, '$.action'), ''), op FROM outbox
+		WHERE state = ? AND seq > ? ORDER BY seq LIMIT ?`, Queued, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("outgoing: %w", err)
+	}
+	defer rows.Close()
+	var out []Outgoing
+	for rows.Next() {
+		var o Outgoing
+		var action string
+		if err := rows.Scan(&o.Seq, &o.RecordType, &action, &o.JSON); err != nil {
+			return nil, fmt.Errorf("outgoing: %w", err)
+		}
+		o.Action = contract.Action(action)
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
 // Outbox returns every operation still in the outbox, in order.
 func (s *Store) Outbox() ([]Pending, error) { return s.outbox(`ORDER BY seq`) }
 

@@ -261,6 +261,22 @@ func PushBody(ops []contract.Operation) ([]byte, error) {
 	return json.Marshal(contract.PushRequest{Ops: ops})
 }
 
+// PushBodyOf makes the body of a push from operations already encoded.
+func PushBodyOf(ops []json.RawMessage) []byte {
+	n := 16
+	for _, op := range ops {
+		n += len(op) + 1
+	}
+	body := append(make([]byte, 0, n), `{"ops":[`...)
+	for i, op := range ops {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, op...)
+	}
+	return append(body, "]}"...)
+}
+
 // RawAnswer is a push answer as it arrived: the server has applied the
 // batch; the answer is not decoded yet.
 type RawAnswer struct {

@@ -8,7 +8,9 @@ package syncqueue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -406,10 +408,9 @@ func (q *Queue) pushAll(ctx context.Context, log *roundLog) error {
 
 	// Answers are decoded, counted and stored in order, by one goroutine.
 	type arrival struct {
-		raw   *RawAnswer // as it arrived, or
-		got   []answer   // decoded already, for a batch sent one by one
-		ops   []contract.Operation
-		batch []localstore.Pending
+		raw *RawAnswer // as it arrived, or
+		got []answer   // decoded already, for a batch sent one by one
+		out []localstore.Outgoing
 	}
 	arrivals := make(chan arrival, 1)
 	handled := make(chan error, 1)
@@ -424,15 +425,20 @@ func (q *Queue) pushAll(ctx context.Context, log *roundLog) error {
 			if a.raw != nil {
 				resp, derr := a.raw.Decode()
 				if derr != nil {
-					seqs := make([]int64, len(a.batch))
-					for i, p := range a.batch {
-						seqs[i] = p.Seq
+					seqs := make([]int64, len(a.out))
+					for i, o := range a.out {
+						seqs[i] = o.Seq
 					}
 					err = errors.Join(derr, st.NoteAttempt(seqs, derr.Error()))
 					stop.Store(true)
 					continue
 				}
-				answers = []answer{{PushResponse: resp, ops: a.ops}}
+				// The summary needs only what kind of change each was.
+				ops := make([]contract.Operation, len(a.out))
+				for i, o := range a.out {
+					ops[i] = contract.Operation{RecordType: o.RecordType, Action: o.Action}
+				}
+				answers = []answer{{PushResponse: resp, ops: ops}}
 			}
 			for _, an := range answers {
 				for i, r := range an.Results {
@@ -451,23 +457,23 @@ func (q *Queue) pushAll(ctx context.Context, log *roundLog) error {
 		handled <- err
 	}()
 
-	// The next batch is read and encoded while this one is on its way.
+	// The next batch is read while this one is on its way. Operations go
+	// as they were saved, without being decoded and encoded again.
 	type prepared struct {
-		batch []localstore.Pending
-		ops   []contract.Operation
-		body  []byte
-		err   error
+		out  []localstore.Outgoing
+		body []byte
+		err  error
 	}
 	prepare := func(after int64) <-chan prepared {
 		ch := make(chan prepared, 1)
 		go func() {
 			var p prepared
-			if p.batch, p.err = st.Queued(after, size); p.err == nil && len(p.batch) > 0 {
-				p.ops = make([]contract.Operation, len(p.batch))
-				for i := range p.batch {
-					p.ops[i] = p.batch[i].Op
+			if p.out, p.err = st.Outgoing(after, size); p.err == nil && len(p.out) > 0 {
+				raw := make([]json.RawMessage, len(p.out))
+				for i := range p.out {
+					raw[i] = p.out[i].JSON
 				}
-				p.body, p.err = PushBody(p.ops)
+				p.body = PushBodyOf(raw)
 			}
 			ch <- p
 		}()
@@ -478,17 +484,17 @@ func (q *Queue) pushAll(ctx context.Context, log *roundLog) error {
 	next := prepare(0)
 	for !stop.Load() {
 		p := <-next
-		if p.err != nil || len(p.batch) == 0 {
+		if p.err != nil || len(p.out) == 0 {
 			sendErr = p.err
 			break
 		}
-		full := len(p.batch) == size
+		full := len(p.out) == size
 		if full {
-			next = prepare(p.batch[len(p.batch)-1].Seq)
+			next = prepare(p.out[len(p.out)-1].Seq)
 		}
-		raw, err := q.opt.Client.SendPush(ctx, p.body, len(p.ops))
+		raw, err := q.opt.Client.SendPush(ctx, p.body, len(p.out))
 		if err != nil {
-			got, err := q.pushFailed(ctx, p.batch, p.ops, err)
+			got, err := q.pushFailedOutgoing(ctx, p.out, err)
 			if len(got) > 0 {
 				arrivals <- arrival{got: got}
 			}
@@ -497,7 +503,7 @@ func (q *Queue) pushAll(ctx context.Context, log *roundLog) error {
 				break
 			}
 		} else {
-			arrivals <- arrival{raw: raw, ops: p.ops, batch: p.batch}
+			arrivals <- arrival{raw: raw, out: p.out}
 		}
 		if !full {
 			break
@@ -524,6 +530,19 @@ func (q *Queue) push(ctx context.Context, batch []localstore.Pending) ([]answer,
 		return q.pushFailed(ctx, batch, ops, err)
 	}
 	return []answer{{PushResponse: resp, ops: ops}}, nil
+}
+
+// pushFailedOutgoing is pushFailed for operations not decoded yet.
+func (q *Queue) pushFailedOutgoing(ctx context.Context, out []localstore.Outgoing, err error) ([]answer, error) {
+	batch := make([]localstore.Pending, len(out))
+	ops := make([]contract.Operation, len(out))
+	for i, o := range out {
+		if derr := json.Unmarshal(o.JSON, &ops[i]); derr != nil {
+			return nil, errors.Join(err, fmt.Errorf("operation %d in the outbox: %w", o.Seq, derr))
+		}
+		batch[i] = localstore.Pending{Seq: o.Seq, Op: ops[i], State: localstore.Queued}
+	}
+	return q.pushFailed(ctx, batch, ops, err)
 }
 
 // pushFailed handles a push that got no answer. A transient failure is
