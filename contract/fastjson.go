@@ -75,7 +75,8 @@ func appendRecord(b []byte, r *Record) ([]byte, bool) {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '{')
-		for i, k := range sortedKeys(r.Fields) {
+		var kb [24]string
+		for i, k := range keysInOrder(kb[:0], r.Fields) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -94,7 +95,8 @@ func appendRecord(b []byte, r *Record) ([]byte, bool) {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '{')
-		for i, k := range sortedKeys(r.Versions) {
+		var kb [24]string
+		for i, k := range keysInOrder(kb[:0], r.Versions) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -113,7 +115,8 @@ func appendRecord(b []byte, r *Record) ([]byte, bool) {
 	strs("past_owners", r.PastOwners)
 	if len(r.Streaks) > 0 {
 		b = append(b, `,"streaks":{`...)
-		for i, k := range sortedKeys(r.Streaks) {
+		var kb [24]string
+		for i, k := range keysInOrder(kb[:0], r.Streaks) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -169,7 +172,8 @@ func appendResult(b []byte, r *Result) ([]byte, bool) {
 	str("record_id", r.RecordID)
 	if len(r.Versions) > 0 {
 		b = append(b, `,"versions":{`...)
-		for i, k := range sortedKeys(r.Versions) {
+		var kb [24]string
+		for i, k := range keysInOrder(kb[:0], r.Versions) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -233,4 +237,20 @@ func plainJSON(v json.RawMessage) bool {
 		}
 	}
 	return json.Valid(v)
+}
+
+// keysInOrder appends m's keys to dst in ascending order, as encoding/json
+// writes them. Records have a handful of keys: an insertion sort into a
+// buffer on the caller's stack costs less than a sorted new slice.
+func keysInOrder[V any](dst []string, m map[string]V) []string {
+	for k := range m {
+		i := len(dst)
+		dst = append(dst, k)
+		for i > 0 && dst[i-1] > k {
+			dst[i] = dst[i-1]
+			i--
+		}
+		dst[i] = k
+	}
+	return dst
 }

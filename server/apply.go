@@ -43,6 +43,8 @@ type applier struct {
 	device string
 	copied []string
 	docs   map[string][]byte // the JSON of records as last sent for device
+
+	resultDocs map[string][]byte // op id → the JSON of its stored result
 }
 
 // writes are plain writes waiting to be sent to the store.
@@ -65,7 +67,8 @@ func (w *writes) add(o *writes) {
 
 func (s *Server) newApplier(tx Tx) *applier {
 	a := &applier{s: s, tx: tx, now: s.now().UTC(), names: map[string]string{},
-		records: map[string]*contract.Record{}, results: map[string]*StoredResult{}, docs: map[string][]byte{}}
+		records: map[string]*contract.Record{}, results: map[string]*StoredResult{}, docs: map[string][]byte{},
+		resultDocs: map[string][]byte{}}
 	tx.AfterCommit(a.publish)
 	return a
 }
@@ -121,6 +124,16 @@ func (a *applier) send(w *writes) error {
 			delete(a.docs, rw.Record.ID)
 		}
 	}
+	for i := range w.results {
+		sr := &w.results[i]
+		if sr.Doc == nil {
+			var err error
+			if sr.Doc, err = contract.MarshalResult(&sr.Result); err != nil {
+				return err
+			}
+		}
+		a.resultDocs[sr.OpID] = sr.Doc
+	}
 	if err := a.tx.PutRecords(w.records); err != nil {
 		return err
 	}
@@ -162,6 +175,7 @@ func (a *applier) endOp(failed bool) error {
 			delete(a.records, id)
 			delete(a.results, id)
 			delete(a.docs, id)
+			delete(a.resultDocs, id)
 		}
 		if a.inSP {
 			a.inSP = false
@@ -318,6 +332,14 @@ func (a *applier) applyBatch(actor contract.Actor, ops []contract.Operation) (co
 		return none, err
 	}
 	return contract.PushResponse{Results: results, Copies: copies}, nil
+}
+
+// resultDoc returns the JSON stored for a result this batch decided, or nil.
+func (a *applier) resultDoc(res *contract.Result) []byte {
+	if res.Outcome == contract.AlreadyApplied {
+		return nil
+	}
+	return a.resultDocs[res.OpID]
 }
 
 // copyAgain adds to the answer of a replayed operation the record its first

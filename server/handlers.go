@@ -52,7 +52,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) {
 			fmt.Sprintf("a push carries at most %d operations; this one has %d: split it", max, len(req.Ops)))
 		return
 	}
-	out, err := s.Push(r.Context(), c.actor, req.Ops)
+	out, docs, err := s.push(r.Context(), c.actor, req.Ops, true)
 	if err != nil {
 		s.storeError(w, r, err)
 		return
@@ -63,10 +63,13 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) {
 		if i > 0 {
 			body = append(body, ',')
 		}
-		b, err := contract.MarshalResult(&out.Results[i])
-		if err != nil {
-			s.storeError(w, r, err)
-			return
+		b := docs[i]
+		if b == nil {
+			var err error
+			if b, err = contract.MarshalResult(&out.Results[i]); err != nil {
+				s.storeError(w, r, err)
+				return
+			}
 		}
 		body = append(body, b...)
 	}
@@ -89,25 +92,34 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) {
 // that device, whose pulls may then leave them out: the caller must deliver
 // the copies.
 func (s *Server) Push(ctx context.Context, actor contract.Actor, ops []contract.Operation) (contract.PushResponse, error) {
-	return s.push(ctx, actor, ops, true)
+	out, _, err := s.push(ctx, actor, ops, true)
+	return out, err
 }
 
 // push applies a batch; with copies false the answer carries none and no
-// record is marked as answered.
-func (s *Server) push(ctx context.Context, actor contract.Actor, ops []contract.Operation, copies bool) (contract.PushResponse, error) {
+// record is marked as answered. It also returns each result's JSON where
+// the store was given it (nil elsewhere), for the answer to reuse.
+func (s *Server) push(ctx context.Context, actor contract.Actor, ops []contract.Operation, copies bool) (contract.PushResponse, [][]byte, error) {
 	start := time.Now()
 	var out contract.PushResponse
+	var docs [][]byte
 	err := s.store.Write(ctx, func(tx Tx) error {
 		a := s.newApplier(tx)
 		if copies {
 			a.device = actor.DeviceID
 		}
 		var err error
-		out, err = a.applyBatch(actor, ops)
-		return err
+		if out, err = a.applyBatch(actor, ops); err != nil {
+			return err
+		}
+		docs = make([][]byte, len(out.Results))
+		for i := range out.Results {
+			docs[i] = a.resultDoc(&out.Results[i])
+		}
+		return nil
 	})
 	s.metrics.pushSeconds.Observe(time.Since(start).Seconds())
-	return out, err
+	return out, docs, err
 }
 
 // Cursors are opaque to devices: "c" and the base64 of the last sequence
@@ -263,7 +275,7 @@ func (s *Server) handleResolve(w http.ResponseWriter, r *http.Request, c *caller
 		Action: contract.ActionResolve, Values: values, DeviceID: device, DeviceTime: s.now().UTC()}
 	// The answer is one result, without copies: the caller pulls the
 	// records the decision changed.
-	out, err := s.push(r.Context(), c.actor, []contract.Operation{op}, false)
+	out, _, err := s.push(r.Context(), c.actor, []contract.Operation{op}, false)
 	if err != nil {
 		s.storeError(w, r, err)
 		return

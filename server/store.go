@@ -125,6 +125,9 @@ type StoredResult struct {
 	UserID string
 	Result contract.Result
 	At     time.Time
+	// Doc is the result's JSON (contract.MarshalResult), made once for the
+	// store and the answer; nil to have the store make it.
+	Doc []byte
 }
 
 // UserRow is a user as stored.

@@ -779,9 +779,12 @@ func (t *txn) PutResults(rs []server.StoredResult) error {
 		rs = rs[len(part):]
 		args := make([]any, 0, len(part)*4)
 		for _, r := range part {
-			b, err := contract.MarshalResult(&r.Result)
-			if err != nil {
-				return wrap("put results", err)
+			b := r.Doc
+			if b == nil {
+				var err error
+				if b, err = contract.MarshalResult(&r.Result); err != nil {
+					return wrap("put results", err)
+				}
 			}
 			args = append(args, idKey(r.OpID), r.UserID, r.At.UnixNano(), b)
 		}
