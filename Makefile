@@ -46,6 +46,7 @@ crosscheck:
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseRules$$' -fuzztime $(FUZZTIME) ./contract
 	go test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./contract
+	go test -run '^$$' -fuzz '^FuzzReadRecordHead$$' -fuzztime $(FUZZTIME) ./contract
 	go test -run '^$$' -fuzz '^FuzzPush$$' -fuzztime $(FUZZTIME) ./server
 	go test -run '^$$' -fuzz '^FuzzPullCursor$$' -fuzztime $(FUZZTIME) ./server
 	go test -run '^$$' -fuzz '^FuzzUploadRanges$$' -fuzztime $(FUZZTIME) ./server

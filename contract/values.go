@@ -47,6 +47,7 @@ func ValidUUID(s string) (string, bool) {
 	if len(s) != 36 {
 		return "", false
 	}
+	upper := false
 	for i := 0; i < 36; i++ {
 		c := s[i]
 		switch i {
@@ -55,12 +56,17 @@ func ValidUUID(s string) (string, bool) {
 				return "", false
 			}
 		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			if 'A' <= c && c <= 'F' {
+				upper = true
+			} else if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
 				return "", false
 			}
 		}
 	}
-	return strings.ToLower(s), true
+	if upper {
+		return strings.ToLower(s), true
+	}
+	return s, true
 }
 
 // IsNull reports whether a raw value is absent or JSON null.

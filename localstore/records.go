@@ -431,13 +431,14 @@ func (s *Store) NoteAttempt(seqs []int64, reason string) error {
 // Held and refused ones stay for the user; a refusal that a retry may cure
 // stays queued.
 func (s *Store) SaveResults(results []contract.Result, copies []json.RawMessage) error {
-	heads := make([]copyHead, len(copies))
+	heads := make([]contract.RecordHead, len(copies))
 	copied := make([]string, len(copies))
 	for i, doc := range copies {
-		if err := json.Unmarshal(doc, &heads[i]); err != nil || heads[i].ID == "" || heads[i].Type == "" {
+		h, err := contract.ReadRecordHead(doc)
+		if err != nil || h.ID == "" || h.Type == "" {
 			return fmt.Errorf("save results: the server sent a record copy that is not a record: %.80s", doc)
 		}
-		copied[i] = heads[i].ID
+		heads[i], copied[i] = h, h.ID
 	}
 	copiedJSON, err := json.Marshal(copied)
 	if err != nil {
@@ -581,14 +582,6 @@ func finishApplied(tx txn, opIDs []string, copiedJSON []byte) (map[string]bool, 
 		done[id] = true
 	}
 	return done, rows.Err()
-}
-
-// copyHead is what the store needs to know of a record copy to keep it.
-type copyHead struct {
-	Type     string `json:"type"`
-	ID       string `json:"id"`
-	ParentID string `json:"parent_id"`
-	Seq      int64  `json:"seq"`
 }
 
 // Drop removes an operation the user has dealt with, such as a refused edit

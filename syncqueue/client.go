@@ -302,8 +302,8 @@ func (c *Client) SendPush(ctx context.Context, body []byte, n int) (*RawAnswer, 
 
 // Decode reads the answer: one result per operation sent, and copies.
 func (a *RawAnswer) Decode() (contract.PushResponse, error) {
-	var out contract.PushResponse
-	if err := json.Unmarshal(a.body, &out); err != nil {
+	out, err := contract.DecodePushResponse(a.body)
+	if err != nil {
 		return contract.PushResponse{}, &Error{Err: fmt.Errorf("reading the answer to POST /v1/push: %w", err)}
 	}
 	if len(out.Results) != a.ops {
