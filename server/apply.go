@@ -342,8 +342,9 @@ func (a *applier) resultDoc(res *contract.Result) []byte {
 	return a.resultDocs[res.OpID]
 }
 
-// copyAgain adds to the answer of a replayed operation the record its first
-// answer carried: the record it applied to, or the one it put under review.
+// copyAgain adds to the answer of a replayed operation the record it names,
+// as it stands now: the record it applied to, or the one under the review
+// it joined (its first answer may not have carried that one).
 func (a *applier) copyAgain(first *contract.Result) error {
 	switch first.Outcome {
 	case contract.Applied:
