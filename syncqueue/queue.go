@@ -396,9 +396,9 @@ func (q *Queue) dataRound(ctx context.Context) error {
 // pushAll sends every queued operation, in batches. Batches go one after
 // another, never two at once, so the server applies operations in the
 // order they were made; the work around each push is done while another
-// is on its way. The next batch is read and encoded before this one's
-// answer arrives, and each answer is decoded and stored while the server
-// applies the next batch. An answer that asks for a retry, or cannot be
+// is on its way. The next batch is read before this one's answer arrives,
+// and each answer is decoded and stored while the server applies the next
+// batch. An answer that asks for a retry, or cannot be
 // stored, stops the sending; what was sent after it is answered and
 // stored as usual (its operations are independent of the stopped one's,
 // as they are inside one batch).
