@@ -3,6 +3,7 @@ package contract
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -392,7 +393,7 @@ func (d *decider) checkRefs(vals map[string]json.RawMessage) *Decision {
 	if d.s.Dir == nil {
 		return nil
 	}
-	for _, name := range sortedKeys(vals) {
+	for _, name := range slices.Sorted(maps.Keys(vals)) {
 		v := vals[name]
 		if IsNull(v) {
 			continue

@@ -162,33 +162,6 @@ func DecodePushResponse(body []byte) (PushResponse, error) {
 	return out, err
 }
 
-// ObjectMembers calls fn with each key of one JSON object and the raw value
-// after it (a slice of raw), checking that raw is a single well-formed
-// object.
-func ObjectMembers(raw []byte, fn func(key string, value []byte) error) error {
-	s := scanner{b: raw}
-	s.space()
-	if s.peek() != '{' {
-		return errors.New("not a JSON object")
-	}
-	err := s.object(func(key []byte) error {
-		s.space()
-		start := s.i
-		if err := s.value(0); err != nil {
-			return err
-		}
-		k, err := unquote(key)
-		if err != nil {
-			return err
-		}
-		return fn(k, raw[start:s.i])
-	})
-	if err == nil {
-		err = s.end()
-	}
-	return err
-}
-
 // unquote returns the text of a string read by scanner.str.
 func unquote(quoted []byte) (string, error) {
 	inner := quoted[1 : len(quoted)-1]

@@ -3,6 +3,7 @@ package contract
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -128,7 +129,7 @@ func splitStatement(source string, lineNo int, line string) (*statement, error) 
 	allowed, known := statementKeys[st.keyword]
 	if !known {
 		return nil, &RulesError{Source: source, Line: lineNo, Msg: fmt.Sprintf("unknown statement %q; want one of %s",
-			st.keyword, strings.Join(sortedKeys(statementKeys), ", "))}
+			st.keyword, strings.Join(slices.Sorted(maps.Keys(statementKeys)), ", "))}
 	}
 	rest := words[1:]
 	switch st.keyword {
@@ -162,15 +163,6 @@ func splitStatement(source string, lineNo int, line string) (*statement, error) 
 		st.kv[k] = v
 	}
 	return st, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func (r *Rules) addStatement(st *statement, byType map[string]*RecordRule) error {
@@ -398,7 +390,7 @@ func (r *Rules) compileFrom(source string) error {
 	checkRoles := func(line int, subj, field string, list []string, extra ...string) error {
 		for _, tok := range list {
 			if !isRole(tok) && !slices.Contains(extra, tok) {
-				want := append(r.RoleNames(), sortedKeys(r.aliases)...)
+				want := append(r.RoleNames(), slices.Sorted(maps.Keys(r.aliases))...)
 				want = append(want, extra...)
 				return fail(line, subj, field, "unknown role %q; want one of %s", tok, strings.Join(want, ", "))
 			}

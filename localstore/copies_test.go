@@ -1,11 +1,8 @@
 package localstore_test
 
 import (
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -360,78 +357,12 @@ func TestQueuedStartsAfterTheGivenOperation(t *testing.T) {
 	}
 }
 
-// The schema of a device store at version 2, as migrations 1 and 2 of
-// migrate.go made it.
-const schemaV1 = `CREATE TABLE meta (
-		key   TEXT PRIMARY KEY,
-		value BLOB NOT NULL
-	);
-	CREATE TABLE records (
-		id        TEXT PRIMARY KEY,
-		type      TEXT NOT NULL,
-		parent_id TEXT,
-		server    BLOB,
-		view      BLOB NOT NULL
-	);
-	CREATE INDEX records_type ON records(type);
-	CREATE INDEX records_parent ON records(parent_id);
-	CREATE TABLE outbox (
-		seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-		op_id       TEXT NOT NULL UNIQUE,
-		record_id   TEXT NOT NULL,
-		record_type TEXT NOT NULL,
-		op          BLOB NOT NULL,
-		state       TEXT NOT NULL,
-		result      BLOB,
-		attempts    INTEGER NOT NULL DEFAULT 0,
-		last_error  TEXT NOT NULL DEFAULT '',
-		created_at  INTEGER NOT NULL,
-		updated_at  INTEGER NOT NULL
-	);
-	CREATE INDEX outbox_record ON outbox(record_id);
-	CREATE INDEX outbox_state ON outbox(state, seq);
-	CREATE TABLE photos (
-		id       TEXT PRIMARY KEY,
-		job_id   TEXT NOT NULL,
-		path     TEXT NOT NULL,
-		size     INTEGER NOT NULL,
-		sha256   TEXT NOT NULL,
-		uploaded INTEGER NOT NULL DEFAULT 0,
-		state    TEXT NOT NULL,
-		error    TEXT NOT NULL DEFAULT '',
-		attempts INTEGER NOT NULL DEFAULT 0,
-		added_at INTEGER NOT NULL
-	);
-	CREATE TABLE reviews (
-		id        TEXT PRIMARY KEY,
-		record_id TEXT NOT NULL,
-		status    TEXT NOT NULL,
-		doc       BLOB NOT NULL
-	);
-	CREATE INDEX reviews_record ON reviews(record_id);
-	CREATE TABLE history (
-		record_id  TEXT PRIMARY KEY,
-		doc        BLOB NOT NULL,
-		fetched_at INTEGER NOT NULL
-	);
-	CREATE TABLE users (
-		id  TEXT PRIMARY KEY,
-		doc BLOB NOT NULL
-	);`
-
-const schemaV2 = `ALTER TABLE outbox ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';`
-
 func TestMigration3TakesServerSeqFromTheServerCopiesKept(t *testing.T) {
 	dir := t.TempDir()
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "fieldsync.db")+"?"+q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := rawDB(t, dir)
 	for _, stmt := range []string{
 		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)`,
-		schemaV1, schemaV2,
+		localstore.Migrations[0], localstore.Migrations[1],
 		`INSERT INTO schema_migrations(version) VALUES (1), (2)`,
 	} {
 		if _, err := db.Exec(stmt); err != nil {

@@ -128,6 +128,11 @@ func (s *Store) tx(ctx context.Context, fn func(txn) error) error {
 	if err != nil {
 		return err
 	}
+	return s.run(tx, fn)
+}
+
+// run runs fn in tx and commits, or rolls back when fn fails.
+func (s *Store) run(tx *sql.Tx, fn func(txn) error) error {
 	if err := fn(txn{Tx: tx, prep: s.prep}); err != nil {
 		tx.Rollback()
 		return err
@@ -172,11 +177,7 @@ func (s *Store) syncTx(ctx context.Context, fn func(txn) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(txn{Tx: tx, prep: s.prep}); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return s.run(tx, fn)
 }
 
 // prepared holds the statements that edits and sync rounds run thousands

@@ -452,21 +452,30 @@ func TestATechnicianPutBackOnTheCrewPullsTheirOwnItemsAgain(t *testing.T) {
 	}
 }
 
-func TestResolvingAReviewMarksNothingAsAnswered(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	dana := e.login("dana", "office-pc")
-	alex := e.login("alex", "alex-phone")
+// heldStaleMove has Dana make a job for Alex, Alex start it, Dana move it
+// to waiting for approval, and Alex, not having heard, push a move to
+// completed from what he had: it is held. It returns that move and its answer.
+func heldStaleMove(t *testing.T) (e *env, dana, alex *device, job string, move contract.Operation, ans contract.PushResponse) {
+	t.Helper()
+	e = newEnv(t)
+	dana = e.login("dana", "office-pc")
+	alex = e.login("alex", "alex-phone")
 	cust := e.customer(dana, "Harbor Bakery")
-	job := e.job(dana, cust, "alex", "Replace pump seal", "12 Quay Street", day)
+	job = e.job(dana, cust, "alex", "Replace pump seal", "12 Quay Street", day)
 	alex.move(job, "opened", "in_progress")
 	stale := alex.bases(job, "status")
 	dana.pull()
 	dana.must(dana.op("job", job, contract.ActionTransition, dana.bases(job, "status"), map[string]any{"status": "waiting_for_approval"}))
-
-	// Alex's stale move is held; the job, now needing review, is answered to his phone.
-	ans := alex.pushAnswer(alex.op("job", job, contract.ActionTransition, stale, map[string]any{"status": "completed"}))
+	move = alex.op("job", job, contract.ActionTransition, stale, map[string]any{"status": "completed"})
+	ans = alex.pushAnswer(move)
 	wantResult(t, "Alex's stale status move", ans.Results[0], contract.Held, contract.CodeConflict)
+	return e, dana, alex, job, move, ans
+}
+
+func TestResolvingAReviewMarksNothingAsAnswered(t *testing.T) {
+	t.Parallel()
+	// Alex's stale move is held; the job, now needing review, is answered to his phone.
+	e, dana, alex, job, _, ans := heldStaleMove(t)
 	if c, ok := copiesOf(t, ans)[job]; !ok || !c.HasReview("status") {
 		t.Fatalf("the answer to a held move should carry the job marked as needing review, got %+v", ans.Copies)
 	}
@@ -511,19 +520,7 @@ func TestResolvingAReviewMarksNothingAsAnswered(t *testing.T) {
 // answer was lost, the replay's answer carries the job too.
 func TestAReplayedHeldEditCarriesTheJobUnderReview(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	dana := e.login("dana", "office-pc")
-	alex := e.login("alex", "alex-phone")
-	cust := e.customer(dana, "Harbor Bakery")
-	job := e.job(dana, cust, "alex", "Replace pump seal", "12 Quay Street", day)
-	alex.move(job, "opened", "in_progress")
-	stale := alex.bases(job, "status")
-	dana.pull()
-	dana.must(dana.op("job", job, contract.ActionTransition, dana.bases(job, "status"), map[string]any{"status": "waiting_for_approval"}))
-
-	move := alex.op("job", job, contract.ActionTransition, stale, map[string]any{"status": "completed"})
-	first := alex.pushAnswer(move)
-	wantResult(t, "Alex's stale status move", first.Results[0], contract.Held, contract.CodeConflict)
+	_, _, alex, job, move, first := heldStaleMove(t)
 	again := alex.pushAnswer(move)
 	if got := again.Results[0]; got.Outcome != contract.AlreadyApplied || got.Final().Outcome != contract.Held {
 		t.Fatalf("replay: %+v, want already_applied with the held result", got)

@@ -355,11 +355,9 @@ func (a *applier) copyAgain(first *contract.Result) error {
 		if first.ReviewID == "" {
 			return nil
 		}
-		db, err := a.db()
-		if err != nil {
-			return err
-		}
-		rv, err := db.Review(first.ReviewID)
+		// Reviews go to the store as they are written, so the transaction
+		// has this one without sending the batch's waiting writes.
+		rv, err := a.tx.Review(first.ReviewID)
 		if err != nil || rv == nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -126,7 +127,7 @@ func (q *reviewQueue) showDetail() {
 	rr := q.u.core.Rules().Record(rv.RecordType)
 	get := map[string]func() any{}
 	var items []*widget.FormItem
-	for _, f := range sortedKeys(rv.Server.Values) {
+	for _, f := range slices.Sorted(maps.Keys(rv.Server.Values)) {
 		fr := rr.Field(f)
 		var in fyne.CanvasObject
 		switch {
@@ -180,21 +181,12 @@ func resolvers(u *UI, rv contract.Review) []string {
 
 func (q *reviewQueue) versionCard(title string, rv contract.Review, values map[string]json.RawMessage, who, device, when string) fyne.CanvasObject {
 	var lines []string
-	for _, k := range sortedKeys(values) {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		lines = append(lines, fmt.Sprintf("%s: %s", capital(words(k)), q.u.valueWords(rv.RecordType, k, values[k])))
 	}
 	body := widget.NewLabel(strings.Join(lines, "\n") + fmt.Sprintf("\n\nBy %s on %s, %s", orDash(who), orDash(device), when))
 	body.Wrapping = fyne.TextWrapWord
 	return widget.NewCard(title, "", body)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func (q *reviewQueue) resolve(rv contract.Review, choice, entry string, values map[string]any) {

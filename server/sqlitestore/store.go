@@ -877,18 +877,10 @@ func (t *txn) Touch(jobID string) error {
 }
 
 func (t *txn) ClearAnswered(ids ...string) error {
-	for len(ids) > 0 {
-		part := ids[:min(len(ids), perStatement)]
-		ids = ids[len(part):]
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
-		}
-		if _, err := t.exec(`UPDATE records SET answered = NULL WHERE answered IS NOT NULL AND id IN (`+inList(len(part))+`)`, args...); err != nil {
-			return wrap("clear answered", err)
-		}
-	}
-	return nil
+	return chunks(ids, func(part []any) error {
+		_, err := t.exec(`UPDATE records SET answered = NULL WHERE answered IS NOT NULL AND id IN (`+inList(len(part))+`)`, part...)
+		return wrap("clear answered", err)
+	})
 }
 
 // reseq gives a row a new sequence number, in its column and in its document.
