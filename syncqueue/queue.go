@@ -755,9 +755,15 @@ func (q *Queue) Subscribe(fn func(State)) (cancel func()) {
 	id := q.nextSub
 	q.nextSub++
 	q.subs[id] = fn
-	st := q.copyState()
 	q.mu.Unlock()
-	fn(st)
+	// The state now, worked out afresh: the last one published may predate
+	// work saved since (its refresh is on its way, off the saver's path).
+	if !q.refresh() {
+		q.mu.Lock()
+		st := q.copyState()
+		q.mu.Unlock()
+		fn(st)
+	}
 	return func() {
 		q.mu.Lock()
 		delete(q.subs, id)
@@ -787,13 +793,25 @@ func (q *Queue) copyState() State {
 
 // Refresh recomputes every record's status from the store and tells
 // subscribers.
-func (q *Queue) Refresh() {
+func (q *Queue) Refresh() { q.refresh() }
+
+// refresh is Refresh; it reports whether subscribers were told.
+func (q *Queue) refresh() bool {
 	q.refreshMu.Lock()
 	defer q.refreshMu.Unlock()
+	// Only those subscribed before the store is read hear of this state: a
+	// subscriber that comes while it is being worked out gets its own,
+	// newer one, never one from before it asked.
+	q.mu.Lock()
+	subs := make([]func(State), 0, len(q.subs))
+	for _, fn := range q.subs {
+		subs = append(subs, fn)
+	}
+	q.mu.Unlock()
 	records, counts, err := q.recordStates()
 	if err != nil {
 		q.opt.Log.Error("sync state", "err", err)
-		return
+		return false
 	}
 	q.mu.Lock()
 	q.state.At = q.opt.Now()
@@ -806,14 +824,11 @@ func (q *Queue) Refresh() {
 	}
 	slices.SortFunc(q.state.Uploads, func(a, b Upload) int { return a.Index - b.Index })
 	st := q.copyState()
-	subs := make([]func(State), 0, len(q.subs))
-	for _, fn := range q.subs {
-		subs = append(subs, fn)
-	}
 	q.mu.Unlock()
 	for _, fn := range subs {
 		fn(st)
 	}
+	return true
 }
 
 // recordStates works out each record's status: the worst of its own
