@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,7 +44,7 @@ func ReadRecordHead(doc []byte) (RecordHead, error) {
 		case "seq":
 			s.space()
 			start := s.i
-			if err := s.value(0); err != nil {
+			if err := s.value(1); err != nil {
 				return err
 			}
 			tok := doc[start:s.i]
@@ -57,11 +58,11 @@ func ReadRecordHead(doc []byte) (RecordHead, error) {
 			h.Seq = n
 			return nil
 		default:
-			return s.value(0)
+			return s.value(1)
 		}
 		s.space()
 		start := s.i
-		if err := s.value(0); err != nil {
+		if err := s.value(1); err != nil {
 			return err
 		}
 		tok := doc[start:s.i]
@@ -96,7 +97,7 @@ func SplitArray(raw []byte) ([]json.RawMessage, error) {
 	err := s.array(func() error {
 		s.space()
 		start := s.i
-		if err := s.value(0); err != nil {
+		if err := s.value(1); err != nil {
 			return err
 		}
 		out = append(out, raw[start:s.i])
@@ -127,7 +128,7 @@ func DecodePushResponse(body []byte) (PushResponse, error) {
 		start := s.i
 		switch key {
 		case "results":
-			if err := s.value(0); err != nil {
+			if err := s.value(1); err != nil {
 				return err
 			}
 			out.Results = nil
@@ -135,7 +136,7 @@ func DecodePushResponse(body []byte) (PushResponse, error) {
 		case "copies":
 			out.Copies = nil
 			if s.peek() != '[' {
-				if err := s.value(0); err != nil {
+				if err := s.value(1); err != nil {
 					return err
 				}
 				if string(body[start:s.i]) != "null" {
@@ -147,14 +148,14 @@ func DecodePushResponse(body []byte) (PushResponse, error) {
 			return s.array(func() error {
 				s.space()
 				at := s.i
-				if err := s.value(0); err != nil {
+				if err := s.value(2); err != nil {
 					return err
 				}
 				out.Copies = append(out.Copies, body[at:s.i])
 				return nil
 			})
 		}
-		return s.value(0)
+		return s.value(1)
 	})
 	if err == nil {
 		err = s.end()
@@ -215,16 +216,17 @@ func (s *scanner) end() error {
 	return nil
 }
 
-// value skips one value of any kind, leading space included.
+// value skips one value of any kind, leading space included. depth is how
+// many objects and arrays hold it: like encoding/json, no more than
+// maxDepth may be open at once.
 func (s *scanner) value(depth int) error {
 	s.space()
-	if depth > maxDepth {
-		return s.errorf("nested too deeply")
-	}
 	switch c := s.peek(); {
 	case c == '"':
 		_, err := s.str()
 		return err
+	case (c == '{' || c == '[') && depth >= maxDepth:
+		return s.errorf("nested too deeply")
 	case c == '{':
 		return s.objectAt(depth, func([]byte) error { return s.value(depth + 1) })
 	case c == '[':
@@ -398,4 +400,150 @@ func (s *scanner) literal(word string) error {
 	}
 	s.i += len(word)
 	return nil
+}
+
+// DecodePushRequest reads a push request in one pass, without reflection,
+// when it has the shape devices send: each operation's members once, each
+// of the type its field wants, no nulls. ok is false for anything else, and
+// then the caller decodes body with encoding/json, whose answer (and error)
+// is the one that counts. Where ok is true, the request equals what
+// encoding/json with DisallowUnknownFields makes of body.
+func DecodePushRequest(body []byte) (req PushRequest, ok bool) {
+	s := scanner{b: body}
+	s.space()
+	if s.peek() != '{' {
+		return req, false
+	}
+	seen := false
+	err := s.object(func(quoted []byte) error {
+		if string(quoted) != `"ops"` || seen {
+			return errFallBack
+		}
+		seen = true
+		s.space()
+		if s.peek() != '[' {
+			return errFallBack
+		}
+		req.Ops = []Operation{}
+		return s.array(func() error {
+			s.space()
+			if s.peek() != '{' {
+				return errFallBack
+			}
+			var op Operation
+			if err := s.operation(&op); err != nil {
+				return err
+			}
+			req.Ops = append(req.Ops, op)
+			return nil
+		})
+	})
+	if err != nil || s.end() != nil || !seen {
+		return PushRequest{}, false
+	}
+	return req, true
+}
+
+// errFallBack stops the fast path of DecodePushRequest.
+var errFallBack = errors.New("not the usual shape")
+
+// operation reads one operation object for DecodePushRequest.
+func (s *scanner) operation(op *Operation) error {
+	var seen uint8
+	return s.object(func(quoted []byte) error {
+		var bit uint8
+		var dst *string
+		switch string(quoted) {
+		case `"id"`:
+			bit, dst = 1, &op.ID
+		case `"record_type"`:
+			bit, dst = 2, &op.RecordType
+		case `"record_id"`:
+			bit, dst = 4, &op.RecordID
+		case `"action"`:
+			bit, dst = 8, (*string)(&op.Action)
+		case `"device_id"`:
+			bit, dst = 16, &op.DeviceID
+		case `"bases"`:
+			bit = 32
+		case `"values"`:
+			bit = 64
+		case `"device_time"`:
+			bit = 128
+		default:
+			return errFallBack // unknown, escaped or differently cased: encoding/json decides
+		}
+		if seen&bit != 0 {
+			return errFallBack // a repeated member: encoding/json decides
+		}
+		seen |= bit
+		s.space()
+		switch {
+		case dst != nil:
+			if s.peek() != '"' {
+				return errFallBack
+			}
+			q, err := s.str()
+			if err != nil {
+				return err
+			}
+			if *dst, err = unquote(q); err != nil {
+				return err
+			}
+			return nil
+		case bit == 128:
+			if s.peek() != '"' {
+				return errFallBack
+			}
+			q, err := s.str()
+			if err != nil {
+				return err
+			}
+			return op.DeviceTime.UnmarshalJSON(q)
+		case bit == 32:
+			if s.peek() != '{' {
+				return errFallBack
+			}
+			op.Bases = map[string]int64{}
+			return s.object(func(key []byte) error {
+				k, err := unquote(key)
+				if err != nil {
+					return err
+				}
+				s.space()
+				start := s.i
+				if err := s.number(); err != nil {
+					return err
+				}
+				n, err := strconv.ParseInt(string(s.b[start:s.i]), 10, 64)
+				if err != nil {
+					return errFallBack // not a whole number that fits: encoding/json says why
+				}
+				op.Bases[k] = n
+				return nil
+			})
+		default: // values
+			if s.peek() != '{' {
+				return errFallBack
+			}
+			op.Values = map[string]json.RawMessage{}
+			return s.object(func(key []byte) error {
+				k, err := unquote(key)
+				if err != nil {
+					return err
+				}
+				s.space()
+				start := s.i
+				// Four levels hold the value: the request, ops, the
+				// operation and values.
+				if err := s.value(4); err != nil {
+					return err
+				}
+				// A copy, as encoding/json makes: nothing kept from an
+				// operation holds on to the whole request.
+				op.Values[k] = json.RawMessage(bytes.Clone(s.b[start:s.i]))
+				return nil
+			})
+		}
+	})
 }
