@@ -37,6 +37,8 @@ type applier struct {
 	inSP    bool   // a savepoint is open for the current operation
 	touched bool   // the store renumbered records behind the caches
 
+	users map[string]*UserRow // users read by this transaction; nil when absent
+
 	// device receives the answer ("" when it carries no copies): records
 	// written for it are marked as answered to it, and copied is every
 	// record the answer carries.
@@ -66,7 +68,7 @@ func (w *writes) add(o *writes) {
 }
 
 func (s *Server) newApplier(tx Tx) *applier {
-	a := &applier{s: s, tx: tx, now: s.now().UTC(), names: map[string]string{},
+	a := &applier{s: s, tx: tx, now: s.now().UTC(), names: map[string]string{}, users: map[string]*UserRow{},
 		records: map[string]*contract.Record{}, results: map[string]*StoredResult{}, docs: map[string][]byte{},
 		resultDocs: map[string][]byte{}}
 	tx.AfterCommit(a.publish)
@@ -685,6 +687,20 @@ func (a *applier) grant(before, rec *contract.Record) error {
 	return db.Touch(rec.ID)
 }
 
+// user returns a user as this transaction sees them, or nil: each user is
+// read once per transaction, however many operations name them.
+func (a *applier) user(id string) (*UserRow, error) {
+	if u, ok := a.users[id]; ok {
+		return u, nil
+	}
+	u, err := a.tx.User(id)
+	if err != nil {
+		return nil, err
+	}
+	a.users[id] = u
+	return u, nil
+}
+
 // name returns a user's name, or "" for ids that are not users (a role).
 func (a *applier) name(id string) string {
 	if id == "" {
@@ -694,7 +710,7 @@ func (a *applier) name(id string) string {
 		return n
 	}
 	n := ""
-	if u, err := a.tx.User(id); err == nil && u != nil {
+	if u, err := a.user(id); err == nil && u != nil {
 		n = u.Name
 	}
 	a.names[id] = n
@@ -819,7 +835,7 @@ type txDirectory struct {
 }
 
 func (d *txDirectory) UserRole(id string) (string, bool) {
-	u, err := d.a.tx.User(id)
+	u, err := d.a.user(id)
 	if err != nil {
 		d.err = err
 		return "", false

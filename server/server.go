@@ -4,10 +4,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -246,8 +248,47 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
 // decodeBody reads a JSON body of at most the body limit into v, refusing
 // unknown fields and trailing data.
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, ok := s.readBody(w, r)
+	return ok && decodeJSON(w, body, v)
+}
+
+// readBody reads a whole body of at most the body limit, in one piece when
+// its size is known.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.rules.Limits.Body)
-	dec := json.NewDecoder(r.Body)
+	var (
+		body []byte
+		err  error
+	)
+	if n := r.ContentLength; n >= 0 && n <= s.rules.Limits.Body {
+		body = make([]byte, n)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(r.Body)
+	}
+	if err == nil {
+		return body, true
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, contract.CodeTooLarge, fmt.Sprintf("the request body is over the limit of %d bytes", tooBig.Limit))
+		return nil, false
+	}
+	// A body cut off by the server's read timeout is not malformed: the
+	// device should send it again, not give up on it.
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		writeError(w, http.StatusServiceUnavailable, contract.CodeUnavailable, "the request body did not arrive in time; nothing was applied: send it again")
+		return nil, false
+	}
+	writeError(w, http.StatusBadRequest, contract.CodeInvalid, "malformed JSON: "+jsonProblem(err))
+	return nil, false
+}
+
+// decodeJSON decodes body into v, refusing unknown fields and trailing
+// data, and answers 400 with what was wrong when it cannot.
+func decodeJSON(w http.ResponseWriter, body []byte, v any) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil && dec.More() {
@@ -255,18 +296,6 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool 
 	}
 	if err == nil {
 		return true
-	}
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		writeError(w, http.StatusRequestEntityTooLarge, contract.CodeTooLarge, fmt.Sprintf("the request body is over the limit of %d bytes", tooBig.Limit))
-		return false
-	}
-	// A body cut off by the server's read timeout is not malformed: the
-	// device should send it again, not give up on it.
-	var netErr net.Error
-	if errors.As(err, &netErr) && netErr.Timeout() {
-		writeError(w, http.StatusServiceUnavailable, contract.CodeUnavailable, "the request body did not arrive in time; nothing was applied: send it again")
-		return false
 	}
 	writeError(w, http.StatusBadRequest, contract.CodeInvalid, "malformed JSON: "+jsonProblem(err))
 	return false

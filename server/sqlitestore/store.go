@@ -305,7 +305,7 @@ func (q query) records(step, sqlText string, args ...any) ([]contract.Record, er
 	defer rows.Close()
 	var out []contract.Record
 	for rows.Next() {
-		var b []byte
+		var b sql.RawBytes // decoded before the next row: no copy needed
 		if err := rows.Scan(&b); err != nil {
 			return nil, wrap(step, err)
 		}
@@ -406,7 +406,7 @@ func (q query) Results(opIDs []string) ([]server.StoredResult, error) {
 			var (
 				sr   server.StoredResult
 				at   int64
-				b, k []byte
+				b, k sql.RawBytes // decoded before the next row: no copy needed
 			)
 			if err := rows.Scan(&k, &sr.UserID, &at, &b); err != nil {
 				return wrap("results", err)
@@ -729,18 +729,37 @@ func (t *txn) PutRecords(ws []server.RecordWrite) error {
 		if err != nil {
 			return wrap("put records", err)
 		}
-		for _, w := range part {
-			if !w.Index.LinksChanged {
-				continue
-			}
-			if _, err := t.exec(`DELETE FROM links WHERE from_id = ?`, w.Record.ID); err != nil {
-				return wrap("put record links", err)
-			}
-			for _, to := range w.Index.Links {
-				if _, err := t.exec(`INSERT OR IGNORE INTO links(from_id, to_id) VALUES (?, ?)`, w.Record.ID, to); err != nil {
-					return wrap("put record links", err)
-				}
-			}
+		if err := t.putLinks(part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putLinks replaces the links of the records whose links changed, each
+// record once in ws: two statements for the lot, not two per record.
+func (t *txn) putLinks(ws []server.RecordWrite) error {
+	var from, pairs []any
+	for _, w := range ws {
+		if !w.Index.LinksChanged {
+			continue
+		}
+		from = append(from, w.Record.ID)
+		for _, to := range w.Index.Links {
+			pairs = append(pairs, w.Record.ID, to)
+		}
+	}
+	if len(from) == 0 {
+		return nil
+	}
+	if _, err := t.exec(`DELETE FROM links WHERE from_id IN (`+inList(len(from))+`)`, from...); err != nil {
+		return wrap("put record links", err)
+	}
+	for len(pairs) > 0 {
+		part := pairs[:min(len(pairs), 2*perStatement)]
+		pairs = pairs[len(part):]
+		if _, err := t.exec(`INSERT OR IGNORE INTO links(from_id, to_id) VALUES `+valuesRows(len(part)/2, 2), part...); err != nil {
+			return wrap("put record links", err)
 		}
 	}
 	return nil
