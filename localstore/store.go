@@ -52,6 +52,14 @@ type Store struct {
 
 	mu     sync.RWMutex
 	rebase Rebaser
+
+	// cp is a connection of its own for checkpoints, which then never wait
+	// for the writer nor hold up the user's saves.
+	cp       *sql.DB
+	cpMu     sync.Mutex
+	cpBusy   bool // a checkpoint is running
+	cpClosed bool
+	cpDone   sync.WaitGroup
 }
 
 // Rebaser computes what the user sees of a record: the server's copy (nil
@@ -70,12 +78,16 @@ func Open(dir string) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
-	// The sync lane checkpoints after each round (Checkpoint); the log
+	// 8 MiB of page cache per connection (the default is 2 MiB), so that
+	// a sync round's answers do not push pages out and read them again.
+	q.Add("_pragma", "cache_size(-8192)")
+	// The sync lane checkpoints after each round (CheckpointSoon); the log
 	// checkpoints itself only when rounds stop for long.
 	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstop))
 	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", 16<<20))
 	q.Add("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	dsn := "file:" + path + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -98,12 +110,24 @@ func Open(dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Store{db: db, dir: dir, prep: prep, read: reader{DB: db, prep: prep}}
+	cp, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	cp.SetMaxOpenConns(1)
+	s := &Store{db: db, dir: dir, prep: prep, read: reader{DB: db, prep: prep}, cp: cp}
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close waits for a running checkpoint and closes the database.
+func (s *Store) Close() error {
+	s.cpMu.Lock()
+	s.cpClosed = true
+	s.cpMu.Unlock()
+	s.cpDone.Wait()
+	return errors.Join(s.cp.Close(), s.db.Close())
+}
 
 // Dir is the storage directory.
 func (s *Store) Dir() string { return s.dir }
@@ -144,12 +168,28 @@ func (s *Store) run(tx *sql.Tx, fn func(txn) error) error {
 // itself.
 const walBackstop = 8192
 
-// Checkpoint copies the write-ahead log back into the database file without
-// waiting for anything, so that one copy of each page a sync round changed
-// many times is written once, outside the user's saves.
-func (s *Store) Checkpoint() error {
-	_, err := s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
-	return err
+// CheckpointSoon starts copying the write-ahead log back into the database
+// file, in the background, unless a copy is under way already. Once per
+// sync round, one copy of each page the round changed many times is
+// written, outside the user's saves and without holding up the round: the
+// copy never waits for the writer (PASSIVE), and what it cannot copy now
+// the next one does. An error leaves the log to checkpoint itself at
+// walBackstop.
+func (s *Store) CheckpointSoon() {
+	s.cpMu.Lock()
+	defer s.cpMu.Unlock()
+	if s.cpBusy || s.cpClosed {
+		return
+	}
+	s.cpBusy = true
+	s.cpDone.Add(1)
+	go func() {
+		defer s.cpDone.Done()
+		s.cp.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		s.cpMu.Lock()
+		s.cpBusy = false
+		s.cpMu.Unlock()
+	}()
 }
 
 // syncTx runs fn in one write transaction whose commit does not wait for

@@ -293,11 +293,26 @@ func (c *Client) SendPush(ctx context.Context, body []byte, n int) (*RawAnswer, 
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := readBody(resp)
 	if err != nil {
 		return nil, &Error{Err: fmt.Errorf("reading the answer to POST /v1/push: %w", err)}
 	}
 	return &RawAnswer{body: b, ops: n}, nil
+}
+
+// maxAnswer bounds the buffer made up front for an answer of a stated size.
+const maxAnswer = 64 << 20
+
+// readBody reads a whole answer, in one piece when the server said its size.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= maxAnswer {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(resp.Body)
 }
 
 // Decode reads the answer: one result per operation sent, and copies.

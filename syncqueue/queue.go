@@ -390,7 +390,8 @@ func (q *Queue) dataRound(ctx context.Context) error {
 	if _, err := st.Settle(upTo); err != nil {
 		return err
 	}
-	return st.Checkpoint()
+	st.CheckpointSoon()
+	return nil
 }
 
 // pushAll sends every queued operation, in batches. Batches go one after
