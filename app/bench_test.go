@@ -196,15 +196,15 @@ func BenchmarkSaveEditGrowingOutbox(b *testing.B) {
 }
 
 // queueEdits saves edits on a device holding 1,000 jobs, untimed, through
-// the device store with the app's own rebaser: half are notes on the jobs
-// and half are changes to their labour minutes.
+// the device store with the app's own rebaser and ids: half are notes on
+// the jobs and half are changes to their labour minutes.
 func queueEdits(b *testing.B, a *app.App, jobs []string, edits int) {
 	st := a.Store()
 	for i := range edits {
 		j := jobs[i%len(jobs)]
 		var op contract.Operation
 		if i%2 == 0 {
-			op = probeOp("note", uuid.NewString(), contract.ActionAppend, nil, map[string]any{"job_id": j, "text": fmt.Sprintf("note %d", i)})
+			op = probeOp("note", app.NewID(time.Now()), contract.ActionAppend, nil, map[string]any{"job_id": j, "text": fmt.Sprintf("note %d", i)})
 		} else {
 			ent, _ := st.Record(j)
 			op = probeOp("job", j, contract.ActionUpdate, map[string]int64{"work": ent.Server.Versions["work"]}, map[string]any{"labor_minutes": i})

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"fieldsync/app"
 	"fieldsync/contract"
@@ -503,4 +504,37 @@ func TestReviewsAndResolve(t *testing.T) {
 			t.Errorf("alex's outbox after the review: %d/%d/%d", q, h, r)
 		}
 	})
+}
+
+// Ids made on a device are UUIDv7 by the app's clock: version 7, the time
+// in their leading bits, so later ids sort after earlier ones, and unique.
+func TestNewIDIsTimeOrdered(t *testing.T) {
+	at := time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
+	seen := map[string]bool{}
+	prev := ""
+	for i := range 2000 {
+		now := at.Add(time.Duration(i) * time.Millisecond)
+		id := app.NewID(now)
+		u, err := uuid.Parse(id)
+		if err != nil {
+			t.Fatalf("%q: %v", id, err)
+		}
+		if u.Version() != 7 || u.Variant() != uuid.RFC4122 {
+			t.Fatalf("%s: version %d, variant %s", id, u.Version(), u.Variant())
+		}
+		var ms int64
+		for _, b := range u[:6] {
+			ms = ms<<8 | int64(b)
+		}
+		if ms != now.UnixMilli() {
+			t.Fatalf("%s carries %v, made at %v", id, time.UnixMilli(ms).UTC(), now)
+		}
+		if id <= prev {
+			t.Fatalf("%s, made later, sorts before %s", id, prev)
+		}
+		if seen[id] {
+			t.Fatalf("%s made twice", id)
+		}
+		seen[id], prev = true, id
+	}
 }

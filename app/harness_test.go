@@ -15,7 +15,6 @@ import (
 	"fieldsync/server/sqlitestore"
 	"fieldsync/syncqueue"
 
-	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -145,7 +144,7 @@ func probeOp(typ, id string, action contract.Action, bases map[string]int64, val
 		b, _ := json.Marshal(v)
 		vals[k] = b
 	}
-	return contract.Operation{ID: uuid.NewString(), RecordType: typ, RecordID: id, Action: action, Bases: bases,
+	return contract.Operation{ID: app.NewID(time.Now()), RecordType: typ, RecordID: id, Action: action, Bases: bases,
 		Values: vals, DeviceID: "probe", DeviceTime: time.Now().UTC()}
 }
 

@@ -11,8 +11,6 @@ import (
 	"fieldsync/contract"
 	"fieldsync/localstore"
 	"fieldsync/syncqueue"
-
-	"github.com/google/uuid"
 )
 
 // Job is a job as a list shows it.
@@ -345,7 +343,7 @@ func (a *App) NewJob(ctx context.Context, f JobForm, force bool) (*contract.Reco
 		return nil, err
 	}
 	if f.ID == "" {
-		f.ID = uuid.NewString()
+		f.ID = a.newID()
 	}
 	if e, err := a.store.Record(f.ID); err != nil || e != nil {
 		return viewOf(e), err // saved already: one job, one operation
