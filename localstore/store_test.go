@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -301,5 +302,37 @@ func TestResetForgetsTheServersDataAndPendingEdits(t *testing.T) {
 	var off bool
 	if ok, _ := st.Setting("offline", &off); !ok || !off {
 		t.Error("a device setting was lost")
+	}
+}
+
+// A checkpoint runs beside the user's saves on a connection of its own;
+// closing the store waits for it, and nothing saved around it is lost.
+func TestCheckpointInTheBackgroundLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	st, err := localstore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetRebaser(applyValues)
+	save := func(n int) {
+		for i := range n {
+			if _, err := st.Save(newOp("note", uuid.NewString(), contract.ActionAppend, map[string]string{"job_id": "job-1", "text": "note " + strconv.Itoa(i)}), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	save(300)
+	st.CheckpointSoon()
+	st.CheckpointSoon() // one is running already: nothing more starts
+	save(100)
+	st.CheckpointSoon()
+	if err := st.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	st.CheckpointSoon() // after Close: nothing to do, and no panic
+
+	again := openStoreIn(t, dir)
+	if q, _, _, _ := again.Counts(); q != 400 {
+		t.Fatalf("%d edits queued after reopening, want 400", q)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -985,4 +986,61 @@ func firstLines(b []byte, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A push is read the same however it arrives: with its size stated or
+// chunked, in the shape devices send or in one only encoding/json reads.
+// The answer states its size.
+func TestPushBodiesOfEveryShapeAreRead(t *testing.T) {
+	s := newSite(t)
+	push := func(name string, body io.Reader) contract.PushResponse {
+		t.Helper()
+		resp, b := s.alex.send("POST", "/v1/push", body, http.Header{"Content-Type": {"application/json"}})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", name, resp.StatusCode, b)
+		}
+		if resp.ContentLength != int64(len(b)) {
+			t.Errorf("%s: the answer says %d bytes and has %d", name, resp.ContentLength, len(b))
+		}
+		var out contract.PushResponse
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return out
+	}
+	applied := func(name string, out contract.PushResponse, op contract.Operation, text string) {
+		t.Helper()
+		if len(out.Results) != 1 || out.Results[0].Outcome != contract.Applied || out.Results[0].OpID != op.ID {
+			t.Fatalf("%s: results %+v", name, out.Results)
+		}
+		if got := s.e.stored(op.RecordID); got == nil || got.Text("text") != text {
+			t.Fatalf("%s: the server keeps %+v", name, got)
+		}
+	}
+	body := func(op contract.Operation) []byte {
+		b, err := json.Marshal(contract.PushRequest{Ops: []contract.Operation{op}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+
+	sized := s.alex.note(s.job, "Sized body.")
+	applied("sized", push("sized", bytes.NewReader(body(sized))), sized, "Sized body.")
+
+	// A reader that is not a *bytes.Reader leaves the size unknown: chunked.
+	chunked := s.alex.note(s.job, "Chunked body.")
+	applied("chunked", push("chunked", io.MultiReader(bytes.NewReader(body(chunked)))), chunked, "Chunked body.")
+
+	// encoding/json matches member names whatever their case; so does the
+	// server, by leaving such bodies to it.
+	cased := s.alex.note(s.job, "Odd case.")
+	odd := bytes.Replace(body(cased), []byte(`"record_type"`), []byte(`"Record_Type"`), 1)
+	applied("odd case", push("odd case", bytes.NewReader(odd)), cased, "Odd case.")
+
+	unknown := bytes.Replace(body(s.alex.note(s.job, "Unknown member.")), []byte(`"device_id"`), []byte(`"device":"x","device_id"`), 1)
+	resp, b := s.alex.send("POST", "/v1/push", bytes.NewReader(unknown), nil)
+	if ed := errorOf(t, b); resp.StatusCode != http.StatusBadRequest || !strings.Contains(ed.Message, `unknown field "device"`) {
+		t.Fatalf("unknown member: status %d, %q", resp.StatusCode, ed.Message)
+	}
 }
