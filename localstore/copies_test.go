@@ -136,10 +136,7 @@ func TestAppliedOperationsWhoseCopiesCameBackLeaveTheOutbox(t *testing.T) {
 
 func TestAnAlreadyAppliedAnswerWithItsCopyAlsoLeavesTheOutbox(t *testing.T) {
 	st := openStore(t)
-	job := uuid.NewString()
-	if err := st.ApplyPull(contract.PullResponse{Records: []contract.Record{serverJob(job, 1, map[string]string{"title": "Pump"})}}); err != nil {
-		t.Fatal(err)
-	}
+	job := pulledJob(t, st)
 	op := newOp("job", job, contract.ActionUpdate, map[string]string{"title": "Seal"})
 	saveOps(t, st, op)
 	first := contract.Result{OpID: op.ID, Outcome: contract.Applied, RecordID: job}
@@ -203,10 +200,7 @@ func TestACopyLeavesTheViewAloneWhileAnotherEditIsPending(t *testing.T) {
 
 func TestAnAppliedResultWithoutItsCopyWaitsForThePull(t *testing.T) {
 	st := openStore(t)
-	job := uuid.NewString()
-	if err := st.ApplyPull(contract.PullResponse{Records: []contract.Record{serverJob(job, 1, map[string]string{"title": "Pump"})}}); err != nil {
-		t.Fatal(err)
-	}
+	job := pulledJob(t, st)
 	op := newOp("job", job, contract.ActionUpdate, map[string]string{"title": "Seal"})
 	saveOps(t, st, op)
 	// The answer carries a copy of some other record only, as when the
@@ -275,10 +269,7 @@ func TestAnOlderCopyNeverReplacesANewerOne(t *testing.T) {
 
 func TestACopyThatIsNotARecordChangesNothing(t *testing.T) {
 	st := openStore(t)
-	job := uuid.NewString()
-	if err := st.ApplyPull(contract.PullResponse{Records: []contract.Record{serverJob(job, 1, map[string]string{"title": "Pump"})}}); err != nil {
-		t.Fatal(err)
-	}
+	job := pulledJob(t, st)
 	op := newOp("job", job, contract.ActionUpdate, map[string]string{"title": "Seal"})
 	saveOps(t, st, op)
 	good := copyOf(t, serverJob(job, 4, map[string]string{"title": "Seal"}))

@@ -220,10 +220,7 @@ func TestWithoutARebaserViewsAreTheServersCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	job := uuid.NewString()
-	if err := st.ApplyPull(contract.PullResponse{Records: []contract.Record{serverJob(job, 1, map[string]string{"title": "Pump"})}}); err != nil {
-		t.Fatal(err)
-	}
+	job := pulledJob(t, st)
 	if _, err := st.Save(newOp("job", job, contract.ActionUpdate, map[string]string{"title": "Seal"}), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -266,10 +263,7 @@ func TestSaveResultsMovesOperationsToTheirStates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := openStore(t)
-			job := uuid.NewString()
-			if err := st.ApplyPull(contract.PullResponse{Records: []contract.Record{serverJob(job, 1, map[string]string{"title": "Pump"})}}); err != nil {
-				t.Fatal(err)
-			}
+			job := pulledJob(t, st)
 			op := newOp("job", job, contract.ActionUpdate, map[string]string{"title": "Seal"})
 			if _, err := st.Save(op, nil); err != nil {
 				t.Fatal(err)
@@ -330,10 +324,7 @@ func TestARefusedCreateLeavesTheViewButKeepsTheOperation(t *testing.T) {
 
 func TestOutboxStatesNameTheJobOfAnItem(t *testing.T) {
 	st := openStore(t)
-	job := uuid.NewString()
-	if err := st.ApplyPull(contract.PullResponse{Records: []contract.Record{serverJob(job, 1, map[string]string{"title": "Pump"})}}); err != nil {
-		t.Fatal(err)
-	}
+	job := pulledJob(t, st)
 	queued := newOp("note", uuid.NewString(), contract.ActionAppend, map[string]string{"job_id": job, "text": "one"})
 	refused := newOp("part", uuid.NewString(), contract.ActionAppend, map[string]string{"job_id": job, "sku": "S"})
 	for _, op := range []contract.Operation{queued, refused} {
@@ -526,10 +517,7 @@ func TestApplyPullStoresRecordsWithoutPendingEditsAsTheServerSentThem(t *testing
 
 func TestDropRemovesAnOperationAndItsEffect(t *testing.T) {
 	st := openStore(t)
-	job := uuid.NewString()
-	if err := st.ApplyPull(contract.PullResponse{Records: []contract.Record{serverJob(job, 1, map[string]string{"title": "Pump"})}}); err != nil {
-		t.Fatal(err)
-	}
+	job := pulledJob(t, st)
 	keep := newOp("job", job, contract.ActionUpdate, map[string]string{"description": "kept"})
 	drop := newOp("job", job, contract.ActionUpdate, map[string]string{"title": "dropped"})
 	for _, op := range []contract.Operation{keep, drop} {

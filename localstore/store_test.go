@@ -79,6 +79,17 @@ func serverJob(id string, seq int64, fields map[string]string) contract.Record {
 		Author: "u-dana", DeviceID: "office", DeviceTime: time.Now().UTC(), Seq: seq}
 }
 
+// pulledJob stores a job titled Pump as the server sent it, at seq 1, and
+// returns its id.
+func pulledJob(t testing.TB, st *localstore.Store) string {
+	t.Helper()
+	job := uuid.NewString()
+	if err := st.ApplyPull(contract.PullResponse{Records: []contract.Record{serverJob(job, 1, map[string]string{"title": "Pump"})}}); err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
 // rawDB opens a second connection to a store's file, as another process
 // would, for looking behind the store's back.
 func rawDB(t testing.TB, dir string) *sql.DB {

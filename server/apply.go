@@ -22,22 +22,20 @@ import (
 // An operation's writes are undone if it fails: those still waiting are
 // dropped, and those sent are inside a savepoint opened for the operation.
 type applier struct {
-	s     *Server
-	tx    Tx
-	now   time.Time
-	names map[string]string // user id → name, for this transaction
+	s   *Server
+	tx  Tx
+	now time.Time
 
 	// records caches what this transaction read or wrote; nil means known
 	// absent. results caches stored results.
 	records map[string]*contract.Record
 	results map[string]*StoredResult
+	users   map[string]*UserRow // users read by this transaction; nil when absent
 
 	batch   writes // decided by earlier operations of the batch, not yet sent
 	op      writes // decided by the current operation, not yet sent
 	inSP    bool   // a savepoint is open for the current operation
 	touched bool   // the store renumbered records behind the caches
-
-	users map[string]*UserRow // users read by this transaction; nil when absent
 
 	// device receives the answer ("" when it carries no copies): records
 	// written for it are marked as answered to it, and copied is every
@@ -68,7 +66,7 @@ func (w *writes) add(o *writes) {
 }
 
 func (s *Server) newApplier(tx Tx) *applier {
-	a := &applier{s: s, tx: tx, now: s.now().UTC(), names: map[string]string{}, users: map[string]*UserRow{},
+	a := &applier{s: s, tx: tx, now: s.now().UTC(), users: map[string]*UserRow{},
 		records: map[string]*contract.Record{}, results: map[string]*StoredResult{}, docs: map[string][]byte{},
 		resultDocs: map[string][]byte{}}
 	tx.AfterCommit(a.publish)
@@ -706,15 +704,10 @@ func (a *applier) name(id string) string {
 	if id == "" {
 		return ""
 	}
-	if n, ok := a.names[id]; ok {
-		return n
-	}
-	n := ""
 	if u, err := a.user(id); err == nil && u != nil {
-		n = u.Name
+		return u.Name
 	}
-	a.names[id] = n
-	return n
+	return ""
 }
 
 // groupState is one group of rec as the server has it, with who changed it last.
