@@ -8,7 +8,9 @@ package mobile
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"fieldsync/app"
@@ -21,16 +23,34 @@ type Listener interface {
 	OnState(state []byte)
 }
 
-// Client is one device's FieldSync client.
+// Client is one device's FieldSync client. Native code may make one with
+// new Client(), which is not open: every method then says so.
 type Client struct {
-	core  *app.App
+	mu    sync.Mutex
+	core  *app.App // nil until Open, and after Close
 	unsub func()
 }
+
+// errNotOpen is what a client that was never opened, or was closed, says.
+var errNotOpen = errors.New("the client is not open: call Open first")
 
 func guard(err *error) {
 	if v := recover(); v != nil {
 		*err = fmt.Errorf("fieldsync: internal error: %v", v)
 	}
+}
+
+// app returns the open client's core.
+func (c *Client) app() (*app.App, error) {
+	if c == nil {
+		return nil, errNotOpen
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.core == nil {
+		return nil, errNotOpen
+	}
+	return c.core, nil
 }
 
 // Open opens the client whose data lives in dataDir (the app's files
@@ -45,36 +65,59 @@ func Open(dataDir, serverURL string) (c *Client, err error) {
 	return &Client{core: core}, nil
 }
 
-// Close stops syncing; unsent work stays on the device.
+// Close stops syncing; unsent work stays on the device. The client is
+// not open after.
 func (c *Client) Close() (err error) {
 	defer guard(&err)
-	if c.unsub != nil {
-		c.unsub()
+	if _, err := c.app(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	core, unsub := c.core, c.unsub
+	c.core, c.unsub = nil, nil
+	c.mu.Unlock()
+	if core == nil {
+		return errNotOpen // closed meanwhile by another thread
+	}
+	if unsub != nil {
+		unsub()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return c.core.Close(ctx)
+	return core.Close(ctx)
 }
 
 // Login signs in; an empty serverURL keeps the last one.
 func (c *Client) Login(serverURL, user, password string) (err error) {
 	defer guard(&err)
+	core, err := c.app()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = c.core.Login(ctx, serverURL, user, password)
+	_, err = core.Login(ctx, serverURL, user, password)
 	return err
 }
 
 // Logout signs out; without force it refuses while work is unsynced.
 func (c *Client) Logout(force bool) (err error) {
 	defer guard(&err)
-	return c.core.Logout(context.Background(), force)
+	core, err := c.app()
+	if err != nil {
+		return err
+	}
+	return core.Logout(context.Background(), force)
 }
 
 // JobsJSON returns the jobs on the device as a JSON array.
 func (c *Client) JobsJSON() (b []byte, err error) {
 	defer guard(&err)
-	jobs, err := c.core.Jobs()
+	core, err := c.app()
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := core.Jobs()
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +127,11 @@ func (c *Client) JobsJSON() (b []byte, err error) {
 // JobJSON returns one job, by number or id, with its items, as JSON.
 func (c *Client) JobJSON(ref string) (b []byte, err error) {
 	defer guard(&err)
-	d, err := c.core.Job(ref)
+	core, err := c.app()
+	if err != nil {
+		return nil, err
+	}
+	d, err := core.Job(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -94,70 +141,126 @@ func (c *Client) JobJSON(ref string) (b []byte, err error) {
 // AddNote appends a note; noteID comes from the form so a double tap saves once.
 func (c *Client) AddNote(jobRef, noteID, text string) (err error) {
 	defer guard(&err)
-	_, err = c.core.AddNote(jobRef, noteID, text)
+	core, err := c.app()
+	if err != nil {
+		return err
+	}
+	_, err = core.AddNote(jobRef, noteID, text)
 	return err
 }
 
 // Move changes a job's status.
 func (c *Client) Move(jobRef, status string) (err error) {
 	defer guard(&err)
-	_, err = c.core.Move(jobRef, status)
+	core, err := c.app()
+	if err != nil {
+		return err
+	}
+	_, err = core.Move(jobRef, status)
 	return err
 }
 
 // AddPart appends a part line.
 func (c *Client) AddPart(jobRef, partID, sku, description string, quantity int64) (err error) {
 	defer guard(&err)
-	_, err = c.core.AddPart(jobRef, partID, sku, description, quantity)
+	core, err := c.app()
+	if err != nil {
+		return err
+	}
+	_, err = core.AddPart(jobRef, partID, sku, description, quantity)
 	return err
 }
 
 // AddPhoto stores a photo's bytes on the device and appends it to a job.
 func (c *Client) AddPhoto(jobRef, photoID, filename, contentType string, content []byte) (err error) {
 	defer guard(&err)
-	_, err = c.core.AddPhoto(jobRef, photoID, filename, contentType, bytesReader(content))
+	core, err := c.app()
+	if err != nil {
+		return err
+	}
+	_, err = core.AddPhoto(jobRef, photoID, filename, contentType, bytesReader(content))
 	return err
 }
 
 // SetFieldsJSON changes fields given as a JSON object.
 func (c *Client) SetFieldsJSON(ref string, fields []byte) (err error) {
 	defer guard(&err)
+	core, err := c.app()
+	if err != nil {
+		return err
+	}
 	var m map[string]any
 	if err := json.Unmarshal(fields, &m); err != nil {
 		return fmt.Errorf("fields: %w", err)
 	}
-	_, err = c.core.SetFields(ref, m)
+	_, err = core.SetFields(ref, m)
 	return err
 }
 
 // SyncNow tries at once.
 func (c *Client) SyncNow() (err error) {
 	defer guard(&err)
-	return c.core.SyncNow(context.Background())
+	core, err := c.app()
+	if err != nil {
+		return err
+	}
+	return core.SyncNow(context.Background())
 }
 
 // Foreground tells the client whether the app is on screen.
 func (c *Client) Foreground(front bool) (err error) {
 	defer guard(&err)
-	return c.core.Foreground(context.Background(), front)
+	core, err := c.app()
+	if err != nil {
+		return err
+	}
+	return core.Foreground(context.Background(), front)
 }
 
 // SetOffline simulates no signal, for testers.
 func (c *Client) SetOffline(off bool) (err error) {
 	defer guard(&err)
-	return c.core.SetOffline(off)
+	core, err := c.app()
+	if err != nil {
+		return err
+	}
+	return core.SetOffline(off)
 }
 
 // Subscribe calls l with the sync state now and at each change, from a
-// background thread: post it to the UI thread.
-func (c *Client) Subscribe(l Listener) {
-	if c.unsub != nil {
-		c.unsub()
+// background thread: post it to the UI thread. It replaces the listener
+// subscribed before, if any.
+func (c *Client) Subscribe(l Listener) (err error) {
+	defer guard(&err)
+	core, err := c.app()
+	if err != nil {
+		return err
 	}
-	c.unsub = c.core.Subscribe(func(st syncqueue.State) {
+	if l == nil {
+		return errors.New("subscribe: no listener")
+	}
+	unsub := core.Subscribe(func(st syncqueue.State) {
+		// The listener is native code: its failure must not end the
+		// sync loop that calls it.
 		defer func() { _ = recover() }()
 		l.OnState(stateJSON(st))
 	})
+	c.mu.Lock()
+	closed := c.core == nil
+	prev := c.unsub
+	if closed {
+		prev = unsub
+	} else {
+		c.unsub = unsub
+	}
+	c.mu.Unlock()
+	if prev != nil {
+		prev()
+	}
+	if closed {
+		return errNotOpen
+	}
+	return nil
 }
 
 // stateJSON is the state as the native side reads it.
