@@ -50,9 +50,15 @@ func hasContent(rr *contract.RecordRule) bool {
 	return sha != nil && sha.Type == contract.TypeSHA256 && size != nil
 }
 
-func (s *Server) uploadStatus(rec *contract.Record) (contract.UploadStatus, error) {
-	n, done, err := s.blobs.status(rec.ID)
-	return contract.UploadStatus{PhotoID: rec.ID, Size: rec.Int("size"), Received: n, Complete: done}, err
+// uploadStatus says how much of a photo's content the server has, and
+// whether the file is whole. The upload is complete only when the file is
+// whole and the photo's record says so: when the store failed just after
+// the last chunk, the file is in place but no other device has heard of
+// it, and the author's device must finish the upload.
+func (s *Server) uploadStatus(rec *contract.Record) (st contract.UploadStatus, whole bool, err error) {
+	n, whole, err := s.blobs.status(rec.ID)
+	st = contract.UploadStatus{PhotoID: rec.ID, Size: rec.Int("size"), Received: n, Complete: whole && rec.ContentReady}
+	return st, whole, err
 }
 
 func (s *Server) handleUploadStatus(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -60,7 +66,7 @@ func (s *Server) handleUploadStatus(w http.ResponseWriter, r *http.Request, c *c
 	if !ok {
 		return
 	}
-	st, err := s.uploadStatus(rec)
+	st, _, err := s.uploadStatus(rec)
 	if err != nil {
 		s.storeError(w, r, err)
 		return
@@ -90,20 +96,23 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, c *caller)
 	mu := s.blobs.lock(rec.ID)
 	mu.Lock()
 	defer mu.Unlock()
-	st, err := s.uploadStatus(rec)
+	st, whole, err := s.uploadStatus(rec)
 	if err != nil {
 		s.storeError(w, r, err)
 		return
 	}
 	w.Header().Set("Upload-Offset", strconv.FormatInt(st.Received, 10))
-	if st.Complete {
-		// The content may be in place without its announcement, when the
-		// store failed just after the last chunk: announce it now.
-		if !rec.ContentReady {
+	if whole {
+		// Nothing more is written to a whole file. Its announcement may
+		// have failed, when the store was busy just after the last chunk:
+		// this request (an empty chunk at offset == size, or the last
+		// chunk sent again) makes it now, or is told to try again.
+		if !st.Complete {
 			if err := s.markContentReady(r, c, rec.ID); err != nil {
 				s.storeError(w, r, err)
 				return
 			}
+			st.Complete = true
 		}
 		writeJSON(w, http.StatusOK, st)
 		return
@@ -153,7 +162,8 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, c *caller)
 
 // markContentReady tells every device that can see the photo that its
 // content is on the server. It goes on if the client goes away: the file
-// is already in place, and a device that reconnects only asks the status.
+// is already in place. If it fails, the status does not say complete, and
+// the author's device finishes the upload with another request.
 func (s *Server) markContentReady(r *http.Request, c *caller, id string) error {
 	return s.store.Write(context.WithoutCancel(r.Context()), func(tx Tx) error {
 		rec, err := tx.Record(id)
