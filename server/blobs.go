@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -21,6 +22,8 @@ import (
 type blobStore struct {
 	dir   string
 	locks [64]sync.Mutex
+	// syncDir makes a directory's entries durable; tests watch it.
+	syncDir func(dir string) error
 }
 
 var (
@@ -38,7 +41,24 @@ func newBlobStore(dir string) (*blobStore, error) {
 			return nil, fmt.Errorf("blob directory: %w", err)
 		}
 	}
-	return &blobStore{dir: abs}, nil
+	return &blobStore{dir: abs, syncDir: syncDir}, nil
+}
+
+// syncDir flushes a directory, so that the files created in it, renamed
+// into it or out of it are still there after a power cut.
+// Windows makes renames durable itself and cannot sync a directory.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(d.Sync(), d.Close()); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 // path joins parts under the blob directory, refusing anything that is not
@@ -97,7 +117,12 @@ func (b *blobStore) write(id string, offset int64, r io.Reader, max int64) (int6
 	if err != nil {
 		return 0, err
 	}
-	f, err := os.OpenFile(pp, os.O_CREATE|os.O_WRONLY, 0o640)
+	created := true
+	f, err := os.OpenFile(pp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if errors.Is(err, os.ErrExist) {
+		created = false
+		f, err = os.OpenFile(pp, os.O_WRONLY, 0)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -120,6 +145,12 @@ func (b *blobStore) write(id string, offset int64, r io.Reader, max int64) (int6
 	}
 	if err := f.Sync(); err != nil {
 		return n, err
+	}
+	if created {
+		// The bytes are on disk; so must be the name that finds them.
+		if err := b.syncDir(filepath.Dir(pp)); err != nil {
+			return n, err
+		}
 	}
 	return n, copyErr
 }
@@ -149,10 +180,26 @@ func (b *blobStore) finish(id, sha string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(fp), 0o750); err != nil {
+	dest := filepath.Dir(fp)
+	_, err = os.Stat(dest)
+	made := errors.Is(err, os.ErrNotExist)
+	if err := os.MkdirAll(dest, 0o750); err != nil {
 		return err
 	}
-	return os.Rename(pp, fp)
+	if made {
+		if err := b.syncDir(filepath.Dir(dest)); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(pp, fp); err != nil {
+		return err
+	}
+	// The record says the content is ready only after this: the rename
+	// must survive a power cut, in both directories it touched.
+	if err := b.syncDir(dest); err != nil {
+		return err
+	}
+	return b.syncDir(filepath.Dir(pp))
 }
 
 // open returns a finished photo's content.
