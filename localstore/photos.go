@@ -3,10 +3,12 @@ package localstore
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"fieldsync/contract"
@@ -15,7 +17,9 @@ import (
 // ImportPhoto copies photo content into the store's photos directory, under
 // the photo's id, and returns its size and sha256. The file is written to a
 // temporary name, synced and renamed, so a crash never leaves half a photo
-// under the real name. Content over max bytes is refused.
+// under the real name; the directory is synced after the rename, so the
+// rows the caller then commits never name a file a power cut took away.
+// Content over max bytes is refused.
 func (s *Store) ImportPhoto(id string, r io.Reader, max int64) (path string, size int64, sum string, err error) {
 	if _, ok := contract.ValidUUID(id); !ok {
 		return "", 0, "", fmt.Errorf("import photo: %q is not a UUID", id)
@@ -44,7 +48,24 @@ func (s *Store) ImportPhoto(id string, r io.Reader, max int64) (path string, siz
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", 0, "", fmt.Errorf("import photo: %w", err)
 	}
+	if err := syncPhotoDir(dir); err != nil {
+		return "", 0, "", fmt.Errorf("import photo: %w", err)
+	}
 	return path, n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// syncPhotoDir flushes the photos directory, so that a file renamed into
+// it is still there after a power cut. Windows makes renames durable
+// itself and cannot sync a directory. Tests watch it.
+var syncPhotoDir = func(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
 
 // Photos returns the photos in a state (all of them for ""), oldest first.
