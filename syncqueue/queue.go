@@ -35,8 +35,11 @@ type Options struct {
 	Rules func() *contract.Rules
 	// IsOffice reports whether a user works in the office, for summaries.
 	IsOffice func(userID string) bool
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Me returns the id of the user signed in on this device, for
+	// summaries; nil or "" when no one is.
+	Me  func() string
+	Now func() time.Time
+	Log *slog.Logger
 	// PullEvery is how often the data lane pulls when nothing fails; zero
 	// means once a minute.
 	PullEvery time.Duration
@@ -94,6 +97,9 @@ func New(opt Options) *Queue {
 	}
 	if opt.IsOffice == nil {
 		opt.IsOffice = func(string) bool { return false }
+	}
+	if opt.Me == nil {
+		opt.Me = func() string { return "" }
 	}
 	q := &Queue{opt: opt, subs: map[int]func(State){}, uploads: map[string]Upload{}, refreshCh: make(chan struct{}, 1)}
 	rules := opt.Rules()
@@ -344,7 +350,7 @@ func (q *Queue) batchSize() int {
 // every page of changes, then settles what the pull brought back.
 func (q *Queue) dataRound(ctx context.Context) error {
 	st := q.opt.Store
-	var log roundLog
+	log := roundLog{me: q.opt.Me()}
 	defer func() {
 		if line := log.line(); line != "" {
 			q.mu.Lock()

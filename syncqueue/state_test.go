@@ -234,7 +234,7 @@ func TestTheRoundSummaryTellsWhatHappened(t *testing.T) {
 
 	alex.sync()
 	st := alex.q.State()
-	want := "Your notes, parts, and photos synced. Job status needs review because someone changed it in the office."
+	want := "Your notes, parts, and photos synced. Job status needs review because dana changed it in the office."
 	if st.Summary != want {
 		t.Errorf("summary %q\nwant    %q", st.Summary, want)
 	}

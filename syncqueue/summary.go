@@ -13,8 +13,12 @@ type roundLog struct {
 	synced  []string // kinds of edits that reached the server
 	held    []string // sentences about edits held for review
 	refused []string // sentences about edits not sent
+	// me is the user signed in on this device, for the reasons of held
+	// edits.
+	me string
 }
 
+// add notes one operation's result; office says who works in the office.
 func (l *roundLog) add(op contract.Operation, r contract.Result, office func(userID string) bool) {
 	kind := opKind(op)
 	final := r.Final()
@@ -24,7 +28,7 @@ func (l *roundLog) add(op contract.Operation, r contract.Result, office func(use
 			l.synced = append(l.synced, kind)
 		}
 	case contract.Held:
-		why := "someone else changed it"
+		var why string
 		record := op.RecordType
 		if record == "note" || record == "photo" || record == "part" {
 			record = "job" // items are held for what happened to their job
@@ -37,11 +41,10 @@ func (l *roundLog) add(op contract.Operation, r contract.Result, office func(use
 		case contract.CodeReviewOpen:
 			why = "it is already under review"
 		default:
-			if final.Server != nil && final.Server.UserID != "" && office(final.Server.UserID) {
-				why = "someone changed it in the office"
-			}
+			why = changedBy(final.Server, l.me, office)
 		}
-		s := fmt.Sprintf("%s needs review because %s.", capital(heldSubject(op, kind)), why)
+		subject := heldSubject(op, kind)
+		s := fmt.Sprintf("%s %s review because %s.", capital(subject), needs(subject), why)
 		if !slices.Contains(l.held, s) {
 			l.held = append(l.held, s)
 		}
@@ -51,6 +54,33 @@ func (l *roundLog) add(op contract.Operation, r contract.Result, office func(use
 			l.refused = append(l.refused, s)
 		}
 	}
+}
+
+// changedBy says who made the server's version of a group an edit was
+// held against: by name, in the office or not, or the user themselves on
+// another device.
+func changedBy(gs *contract.GroupState, me string, office func(userID string) bool) string {
+	switch {
+	case gs == nil || gs.UserID == "" && gs.UserName == "":
+		return "someone else changed it"
+	case gs.UserID != "" && gs.UserID == me:
+		return "you changed it on another device"
+	case gs.UserName == "" && office(gs.UserID):
+		return "someone changed it in the office"
+	case gs.UserName == "":
+		return "someone else changed it"
+	case office(gs.UserID):
+		return gs.UserName + " changed it in the office"
+	}
+	return gs.UserName + " changed it"
+}
+
+// needs agrees with its subject: "job status needs", "job changes need".
+func needs(subject string) string {
+	if strings.HasSuffix(subject, "s") && !strings.HasSuffix(subject, "ss") && !strings.HasSuffix(subject, "us") {
+		return "need"
+	}
+	return "needs"
 }
 
 func (l *roundLog) photoUploaded() {
@@ -100,8 +130,11 @@ func opKind(op contract.Operation) string {
 	return op.RecordType + " changes"
 }
 
+// heldSubject names what was held: "your note" for an item, else its kind
+// ("job status", "invoice amounts").
 func heldSubject(op contract.Operation, kind string) string {
-	if strings.HasSuffix(kind, "s") && op.RecordType != "job" {
+	switch op.RecordType {
+	case "note", "photo", "part":
 		return "your " + strings.TrimSuffix(kind, "s")
 	}
 	return kind
