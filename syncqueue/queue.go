@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +57,12 @@ type Queue struct {
 	subs    map[int]func(State)
 	nextSub int
 	uploads map[string]Upload
+	// summary is what state.Summary says: the last data round that moved
+	// something, with what the media rounds since did to its photos.
+	summary roundLog
+	// uploadFailed holds the photos whose upload failed in the last media
+	// round, for as long as the media lane is failing.
+	uploadFailed map[string]bool
 
 	// refreshMu makes each refresh compute and publish as one step, so an
 	// older state never lands after a newer one.
@@ -101,7 +106,8 @@ func New(opt Options) *Queue {
 	if opt.Me == nil {
 		opt.Me = func() string { return "" }
 	}
-	q := &Queue{opt: opt, subs: map[int]func(State){}, uploads: map[string]Upload{}, refreshCh: make(chan struct{}, 1)}
+	q := &Queue{opt: opt, subs: map[int]func(State){}, uploads: map[string]Upload{}, uploadFailed: map[string]bool{},
+		refreshCh: make(chan struct{}, 1)}
 	rules := opt.Rules()
 	q.data = newLane("data", rules.RetryFor(contract.LaneData), q.dataRound)
 	q.media = newLane("media", rules.RetryFor(contract.LaneMedia), q.mediaRound)
@@ -314,6 +320,13 @@ func (q *Queue) run(ctx context.Context, l *lane) error {
 	case err == nil && l == q.data:
 		q.state.SignedOut = false // only the data lane's sign-in proves it again
 	}
+	if l == q.media {
+		// Only now is the next try known, for photos that did not go up.
+		q.summary.retry = retryWords(q.state.Media.NextTry, now)
+		if line := q.summary.line(); line != "" {
+			q.state.Summary = line
+		}
+	}
 	q.mu.Unlock()
 	q.Refresh()
 	return err
@@ -352,11 +365,15 @@ func (q *Queue) dataRound(ctx context.Context) error {
 	st := q.opt.Store
 	log := roundLog{me: q.opt.Me()}
 	defer func() {
-		if line := log.line(); line != "" {
-			q.mu.Lock()
-			q.state.Summary = line
-			q.mu.Unlock()
+		if !log.moved() {
+			return // the summary stays about the last round that moved something
 		}
+		q.mu.Lock()
+		q.summary = log
+		if line := log.line(); line != "" {
+			q.state.Summary = line
+		}
+		q.mu.Unlock()
 	}()
 	if err := q.pushAll(ctx, &log); err != nil {
 		return err
@@ -594,23 +611,24 @@ func (q *Queue) keep(answers []answer) error {
 	return nil
 }
 
-// mediaRound uploads every photo whose metadata the server has.
+// mediaRound uploads every photo whose metadata the server has. Photos
+// that went up, and one whose upload failed, are added to the summary of
+// the data round that sent their metadata.
 func (q *Queue) mediaRound(ctx context.Context) error {
 	st := q.opt.Store
 	photos, err := st.Photos(localstore.PhotoWaiting)
 	if err != nil {
 		return err
 	}
-	var log roundLog
+	uploaded, failed := 0, map[string]bool{}
 	defer func() {
-		if line := log.line(); line != "" {
-			q.mu.Lock()
-			// Uploads finish what the data round reported; say so once.
-			if !strings.Contains(q.state.Summary, "photos") {
-				q.state.Summary = strings.TrimSpace(q.state.Summary + " " + line)
-			}
-			q.mu.Unlock()
+		q.mu.Lock()
+		if uploaded > 0 {
+			q.summary.photoUploaded()
 		}
+		q.summary.unfinished = len(failed)
+		q.uploadFailed = failed
+		q.mu.Unlock()
 	}()
 	for i, p := range photos {
 		e, err := st.Record(p.ID)
@@ -632,10 +650,15 @@ func (q *Queue) mediaRound(ctx context.Context) error {
 		}
 		done, err := q.upload(ctx, p, i+1, len(photos))
 		if err != nil {
+			// With no signal, or signed out, nothing was tried: the line
+			// says why. Anything else failed this photo's upload.
+			if !errors.Is(err, ErrNoSignal) && !IsUnauthorized(err) && !errors.Is(err, context.Canceled) {
+				failed[p.ID] = true
+			}
 			return err
 		}
 		if done {
-			log.photoUploaded()
+			uploaded++
 		}
 	}
 	return nil
@@ -692,6 +715,7 @@ func (q *Queue) upload(ctx context.Context, p localstore.Photo, index, of int) (
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
 			return false, err
 		}
+		from := offset
 		status, err = c.UploadChunk(ctx, p.ID, offset, io.LimitReader(f, q.opt.ChunkSize))
 		if err != nil {
 			var e *Error
@@ -728,6 +752,15 @@ func (q *Queue) upload(ctx context.Context, p localstore.Photo, index, of int) (
 		}
 		if status.Complete {
 			return true, st.PhotoDone(p.ID, p.Size)
+		}
+		if offset <= from {
+			// The server took nothing and did not finish: the whole file
+			// is there (the empty chunk at its end asks it to finish) but
+			// it could not record so. Try again after the lane's wait,
+			// never in a loop.
+			err := fmt.Errorf("the server has %d of %d bytes of the photo but did not finish it", offset, p.Size)
+			st.PhotoAttempt(p.ID, err.Error())
+			return false, err
 		}
 	}
 }
@@ -859,6 +892,12 @@ func (q *Queue) recordStates() (map[string]RecordState, [4]int, error) {
 	// With no signal there is nothing to retry yet: the work is saved here.
 	offline := q.opt.Client.Offline()
 	dataFailing := q.state.Data.Failures > 0 && !offline
+	uploadFailing := map[string]bool{}
+	if q.state.Media.Failures > 0 && !offline {
+		for id := range q.uploadFailed {
+			uploadFailing[id] = true
+		}
+	}
 	uploading := map[string]bool{}
 	for _, u := range q.uploads {
 		uploading[u.PhotoID] = true
@@ -908,11 +947,14 @@ func (q *Queue) recordStates() (map[string]RecordState, [4]int, error) {
 		switch p.State {
 		case localstore.PhotoWaiting:
 			counts[3]++
-			s := Waiting
-			if uploading[p.ID] {
-				s = Uploading
+			rs := RecordState{Status: Waiting}
+			switch {
+			case uploading[p.ID]:
+				rs.Status = Uploading
+			case uploadFailing[p.ID]:
+				rs = RecordState{Status: Failed, Upload: true}
 			}
-			mark(p.ID, p.JobID, RecordState{Status: s})
+			mark(p.ID, p.JobID, rs)
 		case localstore.PhotoFailed:
 			counts[2]++
 			mark(p.ID, p.JobID, RecordState{Status: NotSent, Reason: p.Error})

@@ -233,6 +233,9 @@ func TestTheRoundSummaryTellsWhatHappened(t *testing.T) {
 	dana.sync()
 
 	alex.sync()
+	if err := alex.q.RunMedia(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	st := alex.q.State()
 	want := "Your notes, parts, and photos synced. Job status needs review because dana changed it in the office."
 	if st.Summary != want {

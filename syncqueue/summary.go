@@ -8,11 +8,19 @@ import (
 	"fieldsync/contract"
 )
 
-// roundLog collects what one sync round did, for the one-line summary.
+// roundLog collects what a sync round did, for the one-line summary. The
+// media round adds to the data round's before it.
 type roundLog struct {
 	synced  []string // kinds of edits that reached the server
 	held    []string // sentences about edits held for review
 	refused []string // sentences about edits not sent
+	// photos counts photo metadata the server took: the photos are synced
+	// only once their content follows, in the media round.
+	photos int
+	// unfinished counts photos whose content failed to upload in the last
+	// media round, and retry says when the next try is.
+	unfinished int
+	retry      string
 	// me is the user signed in on this device, for the reasons of held
 	// edits.
 	me string
@@ -24,6 +32,10 @@ func (l *roundLog) add(op contract.Operation, r contract.Result, office func(use
 	final := r.Final()
 	switch final.Outcome {
 	case contract.Applied:
+		if op.RecordType == "photo" {
+			l.photos++
+			break
+		}
 		if !slices.Contains(l.synced, kind) {
 			l.synced = append(l.synced, kind)
 		}
@@ -83,17 +95,30 @@ func needs(subject string) string {
 	return "needs"
 }
 
+// photoUploaded notes a photo whose content is now on the server.
 func (l *roundLog) photoUploaded() {
 	if !slices.Contains(l.synced, "photos") {
 		l.synced = append(l.synced, "photos")
 	}
 }
 
-// line is the summary, or "" when the round moved nothing.
+// moved reports whether the round changed anything on the server.
+func (l *roundLog) moved() bool {
+	return len(l.synced)+len(l.held)+len(l.refused)+l.photos > 0
+}
+
+// line is the summary, or "" when there is nothing to say.
 func (l *roundLog) line() string {
 	var parts []string
 	if len(l.synced) > 0 {
 		parts = append(parts, "Your "+andList(l.synced)+" synced.")
+	}
+	if l.unfinished > 0 {
+		retry := l.retry
+		if retry == "" {
+			retry = "retrying soon"
+		}
+		parts = append(parts, fmt.Sprintf("%s did not finish uploading; %s.", plural(l.unfinished, "photo"), retry))
 	}
 	parts = append(parts, l.held...)
 	parts = append(parts, l.refused...)

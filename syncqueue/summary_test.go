@@ -40,7 +40,7 @@ func TestRoundLogLine(t *testing.T) {
 		{"the rules' example",
 			[]entry{{op("note", contract.ActionAppend), applied}, {op("part", contract.ActionAppend), applied},
 				{op("photo", contract.ActionAppend), applied}, {op("job", contract.ActionTransition, "status"), held(contract.CodeConflict, "dana")}},
-			false, "Your notes, parts, and photos synced. Job status needs review because someone changed it in the office."},
+			true, "Your notes, parts, and photos synced. Job status needs review because someone changed it in the office."},
 		{"two kinds are joined by and, and repeats count once",
 			[]entry{{op("note", contract.ActionAppend), applied}, {op("note", contract.ActionAppend), applied}, {op("job", contract.ActionUpdate, "work"), applied}},
 			false, "Your notes and job work synced."},

@@ -1,0 +1,247 @@
+package syncqueue_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"fieldsync/contract"
+	"fieldsync/localstore"
+	"fieldsync/server"
+	"fieldsync/server/sqlitestore"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// busyStore is the server's real SQLite store, refusing every write while
+// busy is set, as a store under load does. Uploading a chunk writes nothing
+// to the store; only the write that marks a photo's content ready does.
+type busyStore struct {
+	server.Store
+	busy atomic.Bool
+}
+
+func (b *busyStore) Write(ctx context.Context, fn func(server.Tx) error) error {
+	if b.busy.Load() {
+		return fmt.Errorf("write: %w", server.ErrBusy)
+	}
+	return b.Store.Write(ctx, fn)
+}
+
+// newBusyEnv is newEnv over a store that can be made busy.
+func newBusyEnv(t *testing.T) (*env, *busyStore) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := &busyStore{Store: st}
+	srv, err := server.New(server.Options{Store: bs, BlobDir: filepath.Join(dir, "blobs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.SeedDemo(context.Background(), srv, bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{next: srv}
+	ts := httptest.NewServer(p)
+	t.Cleanup(func() {
+		ts.Close()
+		st.Close()
+	})
+	return &env{t: t, srv: srv, proxy: p, ts: ts}, bs
+}
+
+// photoState is the device's own record of a photo's upload.
+func photoState(t *testing.T, d *device, id string) localstore.Photo {
+	t.Helper()
+	all, err := d.st.Photos("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range all {
+		if p.ID == id {
+			return p
+		}
+	}
+	t.Fatalf("%s's device has no photo %s", d.user.Name, id)
+	return localstore.Photo{}
+}
+
+// contentReady reports whether a device heard that a photo's content is
+// on the server.
+func contentReady(t *testing.T, d *device, id string) bool {
+	t.Helper()
+	e, err := d.st.Record(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e != nil && e.Server != nil && e.Server.ContentReady
+}
+
+// TestAPhotoWhoseLastStepFailedIsFinishedByTheDevice: the server stores a
+// photo's last chunk but cannot record the content as ready (its store is
+// busy). The status must not say complete from the file alone, or the
+// device stops and every other device shows the photo as not uploaded for
+// ever. The device keeps asking the server to finish, at the media lane's
+// pace, until the photo is ready for everyone.
+func TestAPhotoWhoseLastStepFailedIsFinishedByTheDevice(t *testing.T) {
+	e, store := newBusyEnv(t)
+	ctx := context.Background()
+	alex, dana := e.login("alex"), e.login("dana")
+	alex.sync()
+	dana.sync()
+	pump := alex.job("Replace pump seal").View
+	content := bytes.Repeat([]byte("seal "), 2000)
+	size := int64(len(content))
+	photo := alex.addPhoto(pump.ID, content).RecordID
+	alex.sync() // the metadata reaches the server
+
+	store.busy.Store(true)
+	if err := alex.q.RunMedia(ctx); err == nil {
+		t.Fatal("the media round reported success while the server could not record the photo")
+	}
+	st, err := alex.c.UploadStatus(ctx, photo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Received != size || st.Complete {
+		t.Errorf("with the file whole but not recorded, the status says %d of %d bytes, complete %v; want all bytes, not complete",
+			st.Received, size, st.Complete)
+	}
+	dana.sync()
+	if contentReady(t, dana, photo) {
+		t.Errorf("Dana's device shows the photo's content as ready before the server recorded it")
+	}
+
+	// The device tries again while the store is still busy: it asks the
+	// server to finish (an empty chunk at the photo's end) and keeps the
+	// photo waiting.
+	e.proxy.take("")
+	if err := alex.q.RunMedia(ctx); err == nil {
+		t.Fatal("a media round while the store is still busy reported success: the device took the file alone for a finished photo")
+	}
+	var finishes int
+	for _, r := range e.proxy.take("/v1/photos/") {
+		if r.Method == http.MethodPut && r.Query == fmt.Sprintf("offset=%d", size) && len(r.Body) == 0 {
+			finishes++
+		}
+	}
+	if finishes != 1 {
+		t.Errorf("the retry sent %d empty chunks at offset %d, want 1 asking the server to finish", finishes, size)
+	}
+	if p := photoState(t, alex, photo); p.State != localstore.PhotoWaiting {
+		t.Fatalf("after the server failed to finish the photo, Alex's device has it %q, want %q: it stopped trying", p.State, localstore.PhotoWaiting)
+	}
+
+	// The store works again: the next round finishes the photo for everyone.
+	store.busy.Store(false)
+	if err := alex.q.RunMedia(ctx); err != nil {
+		t.Fatalf("the media round once the store works: %v", err)
+	}
+	if p := photoState(t, alex, photo); p.State != localstore.PhotoUploaded || p.Uploaded != size {
+		t.Errorf("Alex's device has the photo %q with %d bytes up, want %q with %d", p.State, p.Uploaded, localstore.PhotoUploaded, size)
+	}
+	if st, err := alex.c.UploadStatus(ctx, photo); err != nil || !st.Complete {
+		t.Errorf("the status after finishing: %+v, %v; want complete", st, err)
+	}
+	dana.sync()
+	if !contentReady(t, dana, photo) {
+		t.Errorf("Dana's device does not show the photo's content as ready after the device finished it")
+	}
+	var got bytes.Buffer
+	if err := dana.c.Download(ctx, photo, &got); err != nil || !bytes.Equal(got.Bytes(), content) {
+		t.Errorf("Dana's download: %d bytes, %v; want the %d bytes Alex took", got.Len(), err, size)
+	}
+}
+
+// TestAFailedUploadIsSaidAsSuchNotAsSynced: a round whose photo metadata
+// reached the server but whose content did not upload must not say the
+// photos synced. The summary says the photo did not finish and when it
+// is tried again; the photo, and its job, say "Upload failed, retrying in
+// N"; and when a review is open too, the device's line names both, the
+// review first.
+func TestAFailedUploadIsSaidAsSuchNotAsSynced(t *testing.T) {
+	e, store := newBusyEnv(t)
+	ctx := context.Background()
+	alex, dana := e.login("alex"), e.login("dana")
+	alex.sync()
+	dana.sync()
+	alex.office[dana.user.ID] = true
+	pump := alex.job("Replace pump seal").View
+
+	alex.save(alex.note(pump.ID, "Seal replaced"))
+	photo := alex.addPhoto(pump.ID, []byte("jpeg of the seal")).RecordID
+	alex.sync()
+	store.busy.Store(true)
+	if err := alex.q.RunMedia(ctx); err == nil {
+		t.Fatal("the media round reported success while the server could not record the photo")
+	}
+	st := alex.q.State()
+	now := alex.clock.Now()
+	// The media lane's first retry is about 15 s, with jitter.
+	wait := st.Media.NextTry.Sub(now)
+	if wait < 10*time.Second || wait > 20*time.Second {
+		t.Fatalf("the media lane tries again in %v, want about 15 s", wait)
+	}
+	next := fmt.Sprintf("retrying in %d seconds", int(math.Ceil(wait.Seconds())))
+
+	if want := "Your notes synced. 1 photo did not finish uploading; " + next + "."; st.Summary != want {
+		t.Errorf("summary %q\nwant    %q", st.Summary, want)
+	}
+	for what, id := range map[string]string{"the photo": photo, "its job": pump.ID} {
+		if got, want := st.Words(id, now), "Upload failed, "+next; got != want {
+			t.Errorf("%s says %q, want %q", what, got, want)
+		}
+	}
+	if got, want := st.Line(now), "Saved on this device (1 photo). Upload failed, "+next+"."; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+
+	// The office moves the job while Alex, who has not heard, completes
+	// it: a review, and the upload still failing (no media round has run
+	// since).
+	store.busy.Store(false)
+	dview := dana.job("Replace pump seal").View
+	dana.save(dana.op("job", pump.ID, contract.ActionTransition, map[string]int64{"status": dview.Versions["status"]}, map[string]any{"status": "waiting_for_approval"}))
+	dana.sync()
+	alex.save(alex.op("job", pump.ID, contract.ActionTransition, map[string]int64{"status": pump.Versions["status"]}, map[string]any{"status": "completed"}))
+	alex.sync()
+	st = alex.q.State()
+	if st.Held != 1 {
+		t.Fatalf("%d edits held, want the status change", st.Held)
+	}
+	if got, want := st.Line(now), "Another update changed a record. Review before sending again. 1 photo did not upload: "+next+"."; got != want {
+		t.Errorf("line %q\nwant %q", got, want)
+	}
+	if got, want := st.Words(pump.ID, now), "Another update changed this record. Review before sending again."; got != want {
+		t.Errorf("the job says %q, want the review, its worst problem: %q", got, want)
+	}
+	if got, want := st.Words(photo, now), "Upload failed, "+next; got != want {
+		t.Errorf("the photo says %q, want %q", got, want)
+	}
+	if strings.Contains(st.Summary, "photos") {
+		t.Errorf("the summary says %q while the photo's content is not on the server", st.Summary)
+	}
+
+	// The next media round finishes the photo: now the photos synced.
+	if err := alex.q.RunMedia(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st = alex.q.State()
+	if got := st.Words(photo, now); got != "Synced" {
+		t.Errorf("the photo says %q once it is up", got)
+	}
+	if want := "Your photos synced. Job status needs review because dana changed it in the office."; st.Summary != want {
+		t.Errorf("summary %q\nwant    %q", st.Summary, want)
+	}
+}
