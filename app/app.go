@@ -43,9 +43,9 @@ type App struct {
 	store  *localstore.Store
 	client *syncqueue.Client
 	queue  *syncqueue.Queue
-	device string
 
 	mu      sync.RWMutex
+	device  string // changes when the device changes hands (Reset)
 	rules   *contract.Rules
 	engine  *contract.Engine
 	session localstore.Session
@@ -138,7 +138,27 @@ func (a *App) Store() *localstore.Store { return a.store }
 func (a *App) Queue() *syncqueue.Queue { return a.queue }
 
 // DeviceID is this device's id.
-func (a *App) DeviceID() string { return a.device }
+func (a *App) DeviceID() string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.device
+}
+
+// reset clears the device for a new start under deviceID ("" for a fresh
+// id).
+func (a *App) reset(deviceID string) error {
+	if err := a.store.Reset(deviceID); err != nil {
+		return err
+	}
+	id, err := a.store.DeviceID()
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.device = id
+	a.mu.Unlock()
+	return nil
+}
 
 func (a *App) setRules(r *contract.Rules) {
 	a.mu.Lock()
@@ -196,7 +216,9 @@ func (a *App) user(id string) (contract.User, bool) {
 // Login signs in to the server at serverURL (empty: the one last used) and
 // fetches the rules and the people. With the background loops on, a sync
 // starts at once; without, the caller runs SyncRound. Another user's data
-// is never shown: signing in as someone else starts from an empty device.
+// is never shown: signing in as someone else starts from an empty device,
+// under a new device id, since the server keeps a device id bound to the
+// user who first signed in with it.
 func (a *App) Login(ctx context.Context, serverURL, user, password string) (contract.User, error) {
 	if serverURL != "" {
 		if err := a.client.SetBaseURL(serverURL); err != nil {
@@ -210,6 +232,7 @@ func (a *App) Login(ctx context.Context, serverURL, user, password string) (cont
 	if err != nil {
 		return contract.User{}, err
 	}
+	device := a.DeviceID()
 	if prev.User.Name != "" && !strings.EqualFold(prev.User.Name, user) {
 		// Another user's work must never vanish with a sign-in.
 		if n, photos, err := a.unsynced(); err != nil {
@@ -217,13 +240,23 @@ func (a *App) Login(ctx context.Context, serverURL, user, password string) (cont
 		} else if n+photos > 0 {
 			return contract.User{}, fmt.Errorf("%s has work on this device the server does not have yet (%d change(s), %d photo(s)): %s must sign in and sync first, or sign out with force", prev.User.Name, n, photos, prev.User.Name)
 		}
+		device = localstore.NewDeviceID()
 	}
-	resp, err := a.client.Login(ctx, user, password, a.device)
+	resp, err := a.client.Login(ctx, user, password, device)
+	if err != nil && syncqueue.ErrorCode(err) == contract.CodeDeviceTaken {
+		// The server has this device's id bound to someone else: a store
+		// copied from another device, say. With nothing here the server
+		// lacks, the device starts afresh under a new id.
+		if n, photos, uerr := a.unsynced(); uerr == nil && n+photos == 0 {
+			device = localstore.NewDeviceID()
+			resp, err = a.client.Login(ctx, user, password, device)
+		}
+	}
 	if err != nil {
 		return contract.User{}, fmt.Errorf("sign in: %w", err)
 	}
-	if prev.User.ID != "" && prev.User.ID != resp.User.ID {
-		if err := a.store.Reset(); err != nil {
+	if device != a.DeviceID() || prev.User.ID != "" && prev.User.ID != resp.User.ID {
+		if err := a.reset(device); err != nil {
 			return contract.User{}, err
 		}
 	}
@@ -296,7 +329,8 @@ func (a *App) Logout(ctx context.Context, force bool) error {
 	a.client.Logout(lctx) // best effort: the token also expires on its own
 	cancel()
 	a.client.SetToken("")
-	if err := a.store.Reset(); err != nil {
+	// The next person to sign in here starts under a new device id.
+	if err := a.reset(""); err != nil {
 		return err
 	}
 	if err := a.store.ClearSession(); err != nil {

@@ -89,7 +89,7 @@ func (a *App) newID() string { return NewID(a.cfg.Now()) }
 // newOp makes an operation with a new id, from this device, now.
 func (a *App) newOp(typ, id string, action contract.Action, bases map[string]int64, values map[string]json.RawMessage) contract.Operation {
 	return contract.Operation{ID: a.newID(), RecordType: typ, RecordID: id, Action: action, Bases: bases,
-		Values: values, DeviceID: a.device, DeviceTime: a.cfg.Now().UTC()}
+		Values: values, DeviceID: a.DeviceID(), DeviceTime: a.cfg.Now().UTC()}
 }
 
 // bases are the versions of groups as last heard from the server: an edit

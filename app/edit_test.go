@@ -111,7 +111,9 @@ func TestTheDeviceRefusesWhatTheServerWouldWithTheServersWords(t *testing.T) {
 			if tt.probe == nil {
 				return
 			}
-			ans, err := e.client(tt.user).Push(context.Background(), []contract.Operation{tt.probe(j)})
+			op := tt.probe(j)
+			op.DeviceID = "probe-" + tt.user // the device e.client signs in from
+			ans, err := e.client(tt.user).Push(context.Background(), []contract.Operation{op})
 			if err != nil {
 				t.Fatal(err)
 			}

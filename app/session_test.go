@@ -227,8 +227,10 @@ func TestLoginAsAnotherUserStartsFromAnEmptyDevice(t *testing.T) {
 	if len(jobs) == 0 {
 		t.Error("sam sees no jobs")
 	}
-	if a.DeviceID() != device {
-		t.Error("the device id changed")
+	// The server keeps alex's device id bound to alex: sam's start here is
+	// a new device, so nothing of alex's passes as sam's.
+	if a.DeviceID() == device {
+		t.Error("sam signed in on alex's device id")
 	}
 
 	t.Run("the same user signing in again keeps the data", func(t *testing.T) {

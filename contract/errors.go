@@ -40,6 +40,8 @@ const (
 	CodeVoided       Code = "voided"            // held: the record was voided
 	CodeReviewOpen   Code = "review_open"       // held: joined an open review item
 	CodeUnauthorized Code = "unauthorized"      // no token, or a bad, expired or revoked one
+	CodeDeviceTaken  Code = "device_taken"      // the device id belongs to another user: sign in under a new one
+	CodeWrongDevice  Code = "wrong_device"      // an operation names a device other than the session's
 	CodeTooLarge     Code = "too_large"         // a body, batch or photo over its limit
 	CodeChecksum     Code = "checksum_mismatch" // uploaded content does not match its sha256
 	CodeOffset       Code = "offset_mismatch"   // an upload chunk does not start where the server is
@@ -57,7 +59,7 @@ func KindOf(c Code) Kind {
 	case CodeRateLimited, CodeUnavailable, CodeInternal, CodeIncomplete:
 		return Transient
 	case CodeInvalid, CodeUnknownType, CodeUnknownField, CodeBadValue, CodeBadBase,
-		CodeTooLarge, CodeChecksum, CodeOffset:
+		CodeTooLarge, CodeChecksum, CodeOffset, CodeWrongDevice:
 		return Invalid
 	default:
 		return Refusal

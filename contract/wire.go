@@ -125,7 +125,7 @@ type Record struct {
 	PastOwners   []string          `json:"past_owners,omitempty"` // jobs: earlier assignees, who still see it read only
 	Streaks      map[string]Streak `json:"streaks,omitempty"`     // group → the device writing it without interruption
 	OpenReviews  []string          `json:"open_reviews,omitempty"`
-	DuplicateOf  string            `json:"duplicate_of,omitempty"`
+	DuplicateOf  string            `json:"duplicate_of,omitempty"` // the job this one seems to repeat, or MatchUnseen
 	AfterSignoff bool              `json:"after_signoff,omitempty"` // notes added to a signed-off job
 	ContentReady bool              `json:"content_ready,omitempty"` // photos: the server has the whole file
 
@@ -133,6 +133,11 @@ type Record struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	Seq       int64     `json:"seq"` // position in the server's change stream
 }
+
+// MatchUnseen is a suspected duplicate's duplicate_of for a reader who
+// cannot see the job it seems to repeat: they learn that a match exists,
+// not which job it is.
+const MatchUnseen = "unseen"
 
 // Streak records that one device has made every change to a group since
 // version Base. A later edit from that device based on Base or newer built on
@@ -355,15 +360,15 @@ type UploadStatus struct {
 	Complete bool   `json:"complete"`
 }
 
-// Match is a job that a new job may repeat. Jobs the caller cannot see are
-// named only by number, owner and status.
+// Match is a job that a new job may repeat. Of a job the caller cannot see
+// nothing is said but that it exists.
 type Match struct {
 	ID        string `json:"id,omitempty"`
-	Number    string `json:"number"`
+	Number    string `json:"number,omitempty"`
 	Title     string `json:"title,omitempty"`
-	Status    string `json:"status"`
-	OwnerName string `json:"owner_name"`
-	Visible   bool   `json:"visible"`
+	Status    string `json:"status,omitempty"`
+	OwnerName string `json:"owner_name,omitempty"`
+	Visible   bool   `json:"visible"` // false: a job the caller cannot see, of which nothing else is said
 }
 
 // MatchesResponse is the answer of GET /v1/jobs/matches.

@@ -178,7 +178,7 @@ func TestResetRemovesThePreviousUsersPhotoFiles(t *testing.T) {
 		&localstore.Photo{ID: id, JobID: uuid.NewString(), Path: path, Size: size, SHA256: sum}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Reset(); err != nil {
+	if err := st.Reset(""); err != nil {
 		t.Fatal(err)
 	}
 	if p, _ := st.Photos(""); len(p) != 0 {

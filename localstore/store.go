@@ -24,7 +24,6 @@ import (
 
 	"fieldsync/contract"
 
-	"github.com/google/uuid"
 	_ "modernc.org/sqlite"
 )
 
@@ -316,21 +315,6 @@ func setMeta(ex interface {
 	return nil
 }
 
-// DeviceID returns this device's id, made the first time it is asked for.
-func (s *Store) DeviceID() (string, error) {
-	var id string
-	if ok, err := s.getMeta("device_id", &id); err != nil || ok {
-		return id, err
-	}
-	// First use: the first id written wins, whoever else asks at once.
-	b, _ := json.Marshal("device-" + uuid.NewString())
-	if _, err := s.db.Exec(`INSERT OR IGNORE INTO meta(key, value) VALUES ('device_id', ?)`, b); err != nil {
-		return "", fmt.Errorf("write device_id: %w", err)
-	}
-	_, err := s.getMeta("device_id", &id)
-	return id, err
-}
-
 // Session is who is signed in on this device, and where.
 type Session struct {
 	ServerURL string        `json:"server_url"`
@@ -418,21 +402,6 @@ func (s *Store) SetUsers(users []contract.User) error {
 		for _, u := range users {
 			b, _ := json.Marshal(u)
 			if _, err := tx.Exec(`INSERT INTO users(id, doc) VALUES (?, ?)`, u.ID, b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// Reset forgets everything the server sent and every pending edit: for a
-// sign-out after the user agreed to lose unsynced work, or another user.
-func (s *Store) Reset() error {
-	defer s.removePhotoFiles()
-	return s.tx(context.Background(), func(tx txn) error {
-		for _, q := range []string{`DELETE FROM records`, `DELETE FROM outbox`, `DELETE FROM photos`,
-			`DELETE FROM reviews`, `DELETE FROM history`, `DELETE FROM users`, `DELETE FROM meta WHERE key IN ('cursor', 'rules')`} {
-			if _, err := tx.Exec(q); err != nil {
 				return err
 			}
 		}

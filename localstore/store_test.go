@@ -282,7 +282,7 @@ func TestResetForgetsTheServersDataAndPendingEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := st.Reset(); err != nil {
+	if err := st.Reset(""); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := st.Record(job); e != nil {
@@ -306,9 +306,16 @@ func TestResetForgetsTheServersDataAndPendingEdits(t *testing.T) {
 	if u, _ := st.Users(); len(u) != 0 {
 		t.Error("users are still there")
 	}
-	// The device stays the same device, and its settings stay.
-	if again, _ := st.DeviceID(); again != device {
-		t.Errorf("device id changed from %q to %q", device, again)
+	// The device takes a new id, since the server keeps the old one bound
+	// to the user who signed in with it; its settings stay.
+	if again, _ := st.DeviceID(); again == device || again == "" {
+		t.Errorf("device id after a reset is %q, want a new one (was %q)", again, device)
+	}
+	if err := st.Reset("device-given"); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := st.DeviceID(); again != "device-given" {
+		t.Errorf("device id after a reset to a given id is %q", again)
 	}
 	var off bool
 	if ok, _ := st.Setting("offline", &off); !ok || !off {

@@ -374,6 +374,13 @@ func (a *applier) copies(actor contract.Actor) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, 0, len(a.copied))
 	seen := make(map[string]bool, len(a.copied))
 	var hidden []string
+	matches := matchSeer{visible: func(id string) (bool, error) {
+		rec, err := a.record(id)
+		if err != nil || rec == nil {
+			return false, err
+		}
+		return a.visible(actor, rec)
+	}}
 	for _, id := range a.copied {
 		if seen[id] {
 			continue
@@ -397,6 +404,15 @@ func (a *applier) copies(actor contract.Actor) ([]json.RawMessage, error) {
 			continue
 		}
 		doc := a.docs[id]
+		if rec.DuplicateOf != "" {
+			// The job it seems to repeat may be one the caller cannot see.
+			shown := rec.Clone()
+			if unseen, err := matches.hideRecordMatch(shown); err != nil {
+				return nil, err
+			} else if unseen {
+				rec, doc = shown, nil
+			}
+		}
 		if doc == nil || a.touched {
 			if doc, err = contract.MarshalRecord(rec); err != nil {
 				return nil, err
@@ -415,7 +431,14 @@ func (a *applier) copies(actor contract.Actor) ([]json.RawMessage, error) {
 // apply decides one operation and stores its effects, its result and its
 // change-log rows. A replayed operation id returns the stored result.
 func (a *applier) apply(actor contract.Actor, op *contract.Operation) (contract.Result, error) {
-	actor.DeviceID = op.DeviceID
+	// The device is the session's: an operation that names another is
+	// refused, so that nobody's edits pass as another device's (streaks,
+	// duplicate checks and the change log all go by device). The refusal
+	// is not kept: the operation id stays its own device's to send.
+	if op.DeviceID != "" && op.DeviceID != actor.DeviceID {
+		return refused(op, contract.CodeWrongDevice, "This operation names device %q, but you signed in from device %q: a device sends only its own operations.",
+			clip(op.DeviceID), actor.DeviceID), nil
+	}
 	if id, ok := contract.ValidUUID(op.ID); ok {
 		op.ID = id
 		stored, err := a.result(id)
@@ -514,7 +537,7 @@ func (a *applier) decide(actor contract.Actor, op *contract.Operation) (contract
 			matched string
 		)
 		if cur == nil {
-			if dup, matched, err = a.created(rec); err != nil {
+			if dup, matched, err = a.created(actor, rec); err != nil {
 				return contract.Result{}, err
 			}
 		}
@@ -525,7 +548,10 @@ func (a *applier) decide(actor contract.Actor, op *contract.Operation) (contract
 			if err := a.putReview(dup); err != nil {
 				return contract.Result{}, err
 			}
-			res.Notice = fmt.Sprintf("Suspected duplicate of %s; the office will review it.", matched)
+			res.Notice = "Suspected duplicate of a job on the same day that you cannot see; the office will review it."
+			if matched != "" {
+				res.Notice = fmt.Sprintf("Suspected duplicate of %s; the office will review it.", matched)
+			}
 		}
 		res.Versions, res.Number = rec.Versions, rec.Number
 	case contract.Held:
@@ -544,8 +570,9 @@ func (a *applier) decide(actor contract.Actor, op *contract.Operation) (contract
 
 // created gives a new record its number and checks it against the open
 // records it may repeat, returning a duplicate-suspect review to store and
-// the number of the record it seems to repeat.
-func (a *applier) created(rec *contract.Record) (*contract.Review, string, error) {
+// the number of the record it seems to repeat, when actor may see that
+// record ("" when not).
+func (a *applier) created(actor contract.Actor, rec *contract.Record) (*contract.Review, string, error) {
 	rr := a.s.rules.Record(rec.Type)
 	if rr.Number != "" {
 		db, err := a.db()
@@ -577,11 +604,16 @@ func (a *applier) created(rec *contract.Record) (*contract.Review, string, error
 		}
 		rec.DuplicateOf = m.ID
 		rec.OpenReviews = append(rec.OpenReviews, lg.Name)
-		return &contract.Review{ID: uuid.NewString(), RecordType: rec.Type, RecordID: rec.ID, Number: rec.Number,
-			Title: rec.Text("title"), Group: lg.Name, Kind: contract.KindDuplicate, Status: "open", MatchID: m.ID,
+		rv := &contract.Review{ID: uuid.NewString(), RecordType: rec.Type, RecordID: rec.ID, Number: rec.Number,
+			Title: recordTitle(rec), Group: lg.Name, Kind: contract.KindDuplicate, Status: "open", MatchID: m.ID,
 			Device: []contract.ReviewEntry{},
 			Reason: fmt.Sprintf("Same %s on the same day as %s, which was made on another device.", words(rr.Match.Same), m.Number),
-			Server: a.groupState(rec, lg.Name, nil), CreatedAt: a.now}, m.Number, nil
+			Server: a.groupState(rec, lg.Name, nil), CreatedAt: a.now}
+		seen, err := a.visible(actor, &m)
+		if err != nil || !seen {
+			return rv, "", err
+		}
+		return rv, m.Number, nil
 	}
 	return nil, "", nil
 }
@@ -749,7 +781,7 @@ func (a *applier) hold(actor contract.Actor, op *contract.Operation, dec contrac
 			return nil, err
 		}
 		rv = &contract.Review{ID: uuid.NewString(), RecordType: on.Type, RecordID: on.ID, Number: on.Number,
-			Title: on.Text("title"), Group: dec.Group, Kind: dec.Kind, Status: "open", Reason: a.reason(dec, op, actor),
+			Title: recordTitle(on), Group: dec.Group, Kind: dec.Kind, Status: "open", Reason: a.reason(dec, op, actor),
 			Server: a.groupState(on, dec.Group, last), CreatedAt: a.now}
 	}
 	values := dec.Values
@@ -785,6 +817,14 @@ func (a *applier) putReview(rv *contract.Review) error {
 	}
 	rv.Seq = db.NextSeq()
 	return db.PutReview(rv, scope)
+}
+
+// recordTitle names a record for people: a job's title, a customer's name.
+func recordTitle(rec *contract.Record) string {
+	if t := rec.Text("title"); t != "" {
+		return t
+	}
+	return rec.Text("name")
 }
 
 // visible reports whether actor may see rec, as this transaction has it.

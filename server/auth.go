@@ -5,9 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"fieldsync/contract"
@@ -96,8 +100,25 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "username and password are required")
 		return
 	}
-	if req.DeviceID == "" || len(req.DeviceID) > 128 || !utf8.ValidString(req.DeviceID) {
-		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "device_id is required (1 to 128 characters)")
+	if len(req.Username) > 64 {
+		// No user has a longer name (AddUser); nothing is counted for it.
+		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "username is at most 64 characters")
+		return
+	}
+	if req.DeviceID == "" || len(req.DeviceID) > 128 || !utf8.ValidString(req.DeviceID) || strings.ContainsFunc(req.DeviceID, isControl) {
+		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "device_id is required (1 to 128 printable characters)")
+		return
+	}
+	userKey, addrKey := throttleKeys(req.Username, r)
+	if wait, err := s.throttleWait(r.Context(), userKey, addrKey); err != nil {
+		s.storeError(w, r, err)
+		return
+	} else if wait > 0 {
+		s.metrics.logins.WithLabelValues("throttled").Inc()
+		s.log.Warn("login throttled", "user", clip(req.Username), "addr", clientAddr(r), "wait", wait.Round(time.Second))
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		writeError(w, http.StatusTooManyRequests, contract.CodeRateLimited,
+			fmt.Sprintf("Too many wrong passwords: sign-in is paused for %s. Try again then.", waitWords(wait)))
 		return
 	}
 	var user *UserRow
@@ -115,19 +136,66 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || user == nil || user.Disabled {
 		s.metrics.logins.WithLabelValues("refused").Inc()
+		if err := s.loginFailed(r.Context(), userKey, addrKey); err != nil {
+			s.storeError(w, r, err)
+			return
+		}
 		unauthorized(w, "wrong username or password")
 		return
 	}
 	token := newToken()
 	now := s.now().UTC()
 	sess := Session{Hash: hashToken(token), UserID: user.ID, DeviceID: req.DeviceID, CreatedAt: now, ExpiresAt: now.Add(s.ttl)}
-	if err := s.store.Write(r.Context(), func(tx Tx) error { return tx.AddSession(sess) }); err != nil {
+	errTaken := errors.New("device taken")
+	err := s.store.Write(r.Context(), func(tx Tx) error {
+		// A device id belongs to the first user who signed in with it:
+		// everything the server decides by device (whose pushes answered
+		// which records, whose edits run on without conflict, which new
+		// jobs repeat another device's) trusts it to be that user's.
+		owner, err := tx.BindDevice(req.DeviceID, user.ID, now)
+		if err != nil {
+			return err
+		}
+		if owner != user.ID {
+			return errTaken
+		}
+		if err := tx.ClearThrottles([]string{userKey}); err != nil {
+			return err
+		}
+		return tx.AddSession(sess)
+	})
+	if errors.Is(err, errTaken) {
+		s.metrics.logins.WithLabelValues("device_taken").Inc()
+		s.log.Warn("login with another user's device id", "user", user.Name, "device", clip(req.DeviceID))
+		writeError(w, http.StatusConflict, contract.CodeDeviceTaken,
+			"This device id belongs to another user. Sign in with this device's own id; an app that has been signed out takes a new one.")
+		return
+	}
+	if err != nil {
 		s.storeError(w, r, err)
 		return
 	}
 	s.metrics.logins.WithLabelValues("ok").Inc()
 	s.log.Info("login", "user", user.Name, "device", req.DeviceID)
 	writeJSON(w, http.StatusOK, contract.LoginResponse{Token: token, ExpiresAt: sess.ExpiresAt, User: user.User})
+}
+
+// isControl reports a control character, which has no place in an id.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// waitWords says a wait as a person reads it, rounded up.
+func waitWords(d time.Duration) string {
+	if d <= time.Minute {
+		return plural(retryAfterSeconds(d), "second")
+	}
+	return plural(int(math.Ceil(d.Minutes())), "minute")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, c *caller) {

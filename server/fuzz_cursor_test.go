@@ -123,21 +123,26 @@ func FuzzPullCursor(f *testing.F) {
 	// device that pushed; a pull with answered=omit leaves those records
 	// out. Alex also works on a tablet: what it writes is answered to the
 	// tablet, not to his phone. His phone sends one operation the tablet
-	// made: the answer goes to the phone, so the phone is the one answered.
-	// The tablet then sends that operation again: a replay writes nothing.
-	// A refused edit marks nothing.
+	// made: a device sends only its own, so it is refused and marks
+	// nothing. The tablet then sends it: it applies, answered to the tablet,
+	// and a replay writes nothing. A refused edit marks nothing.
 	tablet := e.login("alex", "alex-tablet")
 	tn, tp := tablet.note(job, "Tablet note"), tablet.part(job, "GASKET-1", 2)
 	tablet.push(tn, tp)
 	relayed := tablet.note(job, "Written on the tablet, sent by the phone")
-	alex.must(relayed)
-	if r := tablet.push(relayed)[0]; r.Outcome != contract.AlreadyApplied {
-		f.Fatalf("the tablet's replay of the phone's note: %s %s", r.Outcome, r.Message)
+	if r := alex.push(relayed)[0]; r.Outcome != contract.Refused || r.Code != contract.CodeWrongDevice {
+		f.Fatalf("the phone sending the tablet's note: %s %s, want refused %s", r.Outcome, r.Code, contract.CodeWrongDevice)
 	}
+	tablet.must(relayed)
+	if r := tablet.push(relayed)[0]; r.Outcome != contract.AlreadyApplied {
+		f.Fatalf("the tablet's replay of its note: %s %s", r.Outcome, r.Message)
+	}
+	phoneNote := alex.note(job, "Written on the phone")
+	alex.must(phoneNote)
 	if r := alex.push(alex.op("customer", cust, contract.ActionUpdate, map[string]int64{"contact": 1}, map[string]any{"phone": "+44 20 7946 9999"}))[0]; r.Outcome != contract.Refused {
 		f.Fatalf("Alex's edit of the customer: %s, want refused", r.Outcome)
 	}
-	alexOnly = append(alexOnly, tn.RecordID, tp.RecordID, relayed.RecordID)
+	alexOnly = append(alexOnly, tn.RecordID, tp.RecordID, relayed.RecordID, phoneNote.RecordID)
 	// Sam writes on the job that is about to move to Alex: the reassign
 	// gives it a new sequence number for Alex and forgets the answer.
 	samMoved := sam.note(moved, "Flue bracket is loose")
@@ -152,7 +157,7 @@ func FuzzPullCursor(f *testing.F) {
 	// answered: the last page of its omit-pull must still jump past it.
 	dana.pull()
 	dana.must(dana.op("customer", cust, contract.ActionUpdate, dana.bases(cust, "contact"), map[string]any{"phone": "+44 20 7946 0001"}))
-	for id, want := range map[string]string{tn.RecordID: tablet.id, tp.RecordID: tablet.id, relayed.RecordID: alex.id,
+	for id, want := range map[string]string{tn.RecordID: tablet.id, tp.RecordID: tablet.id, relayed.RecordID: tablet.id, phoneNote.RecordID: alex.id,
 		inv.RecordID: fran.id, moved: dana.id, samMoved.RecordID: "", cust: dana.id} {
 		if got := e.answeredTo(id); got != want {
 			f.Fatalf("record %s is answered to %q, want %q", id, got, want)
@@ -218,7 +223,7 @@ func FuzzPullCursor(f *testing.F) {
 	gets := func(d *device, id string) bool {
 		return slices.ContainsFunc(omitted[d], func(p pullEntry) bool { return p.id == id })
 	}
-	if !gets(alex, tn.RecordID) || gets(tablet, tn.RecordID) || gets(alex, relayed.RecordID) || !gets(tablet, relayed.RecordID) {
+	if !gets(alex, tn.RecordID) || gets(tablet, tn.RecordID) || gets(alex, phoneNote.RecordID) || !gets(tablet, phoneNote.RecordID) {
 		f.Fatalf("Alex's phone and tablet should each get what the other was answered")
 	}
 	var lastSeq int64

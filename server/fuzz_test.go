@@ -64,8 +64,8 @@ func FuzzPush(f *testing.F) {
 			t.Fatalf("replay: status %d", code)
 		}
 		for i, r := range first.Results {
-			if r.Outcome == contract.AlreadyApplied || r.Outcome == contract.Refused && (r.Retry || r.Code == contract.CodeInvalid) {
-				continue // never stored: ids that are not UUIDs, or failures worth a retry
+			if r.Outcome == contract.AlreadyApplied || r.Outcome == contract.Refused && (r.Retry || r.Code == contract.CodeInvalid || r.Code == contract.CodeWrongDevice) {
+				continue // never stored: ids that are not UUIDs, another device's operations, or failures worth a retry
 			}
 			got := again.Results[i]
 			if got.Outcome != contract.AlreadyApplied || got.First == nil || !reflect.DeepEqual(*got.First, r) {

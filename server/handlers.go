@@ -199,6 +199,9 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) {
 			return err
 		}
 		page = mergePage(recs, rvs, after, limit)
+		if err := s.hideMatches(q, c.actor, page.Records, page.Reviews); err != nil {
+			return err
+		}
 		if page.More {
 			return nil
 		}
@@ -247,8 +250,10 @@ func (s *Server) handleReviews(w http.ResponseWriter, r *http.Request, c *caller
 	var rvs []contract.Review
 	if err := s.store.Read(r.Context(), func(q Query) error {
 		var err error
-		rvs, err = q.Reviews(s.scope(c.actor), status != "all")
-		return err
+		if rvs, err = q.Reviews(s.scope(c.actor), status != "all"); err != nil {
+			return err
+		}
+		return s.hideMatches(q, c.actor, nil, rvs)
 	}); err != nil {
 		s.storeError(w, r, err)
 		return
@@ -280,12 +285,13 @@ func (s *Server) handleResolve(w http.ResponseWriter, r *http.Request, c *caller
 		b, _ := json.Marshal(req.Values)
 		values["values"] = b
 	}
-	device := req.DeviceID
-	if device == "" {
-		device = c.session.DeviceID
+	if req.DeviceID != "" && req.DeviceID != c.session.DeviceID {
+		writeError(w, http.StatusBadRequest, contract.CodeWrongDevice,
+			fmt.Sprintf("device_id %q is not the device you signed in from (%q); leave it out", clip(req.DeviceID), c.session.DeviceID))
+		return
 	}
 	op := contract.Operation{ID: req.OpID, RecordType: contract.ReviewType, RecordID: r.PathValue("id"),
-		Action: contract.ActionResolve, Values: values, DeviceID: device, DeviceTime: s.now().UTC()}
+		Action: contract.ActionResolve, Values: values, DeviceID: c.session.DeviceID, DeviceTime: s.now().UTC()}
 	// The answer is one result, without copies: the caller pulls the
 	// records the decision changed.
 	out, _, err := s.push(r.Context(), c.actor, []contract.Operation{op}, false)
@@ -321,7 +327,7 @@ func (s *Server) handleMatches(w http.ResponseWriter, r *http.Request, c *caller
 		return
 	}
 	q := r.URL.Query()
-	probe := &contract.Record{Type: typ, Fields: map[string]json.RawMessage{}, DeviceTime: s.now()}
+	probe := &contract.Record{Type: typ, Fields: map[string]json.RawMessage{}, CreatedAt: s.now()}
 	for _, f := range rr.Match.Same {
 		v := q.Get(f)
 		if v == "" {
@@ -369,7 +375,7 @@ func (s *Server) handleMatches(w http.ResponseWriter, r *http.Request, c *caller
 			writeError(w, http.StatusBadRequest, contract.CodeInvalid, "date must look like 2026-11-24")
 			return
 		}
-		probe.DeviceTime = t
+		probe.CreatedAt = t
 	}
 	key := s.matchKey(probe)
 	out := contract.MatchesResponse{Matches: []contract.Match{}}
@@ -387,9 +393,11 @@ func (s *Server) handleMatches(w http.ResponseWriter, r *http.Request, c *caller
 			if err != nil {
 				return err
 			}
-			match := contract.Match{Number: m.Number, Status: m.Text("status"), OwnerName: m.OwnerName, Visible: vis}
+			// A job the caller cannot see is only said to exist.
+			match := contract.Match{Visible: vis}
 			if vis {
-				match.ID, match.Title = m.ID, m.Text("title")
+				match.ID, match.Number, match.Title = m.ID, m.Number, m.Text("title")
+				match.Status, match.OwnerName = m.Text("status"), m.OwnerName
 			}
 			out.Matches = append(out.Matches, match)
 		}

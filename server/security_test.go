@@ -790,7 +790,7 @@ func TestEveryAuthenticatedEndpointRefusesAMissingExpiredOrRevokedToken(t *testi
 			if diff := jsonDiff(reviewBefore, w.e.storedReview(review)); diff != "" {
 				t.Errorf("the review changed: %s", diff)
 			}
-			alex := relogin(t, w.site, "alex", "alex-phone-2")
+			alex := relogin(t, w.site, "alex", "alex-phone")
 			if st := alex.uploadStatus(photo.RecordID); st.Received != 0 || st.Complete {
 				t.Errorf("the upload sent with a dead token left %d bytes (complete %v)", st.Received, st.Complete)
 			}

@@ -436,12 +436,14 @@ func (s *Server) matchKey(rec *contract.Record) string {
 	return strings.Join(parts, "\x1f")
 }
 
-// matchDay is the day a record is for: its day field, or the day it was made.
+// matchDay is the day a record is for: its day field, or the day the
+// server made it. A device's clock is only its claim: one set a day off
+// must not hide a duplicate.
 func matchDay(rec *contract.Record, field string) string {
 	if t, err := time.Parse(time.RFC3339Nano, rec.Text(field)); err == nil && field != "" {
 		return t.UTC().Format(time.DateOnly)
 	}
-	return rec.DeviceTime.UTC().Format(time.DateOnly)
+	return rec.CreatedAt.UTC().Format(time.DateOnly)
 }
 
 func normalize(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }

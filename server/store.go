@@ -33,6 +33,10 @@ type Query interface {
 	UserByName(name string) (*UserRow, error)
 	Users() ([]UserRow, error)
 	Session(tokenHash []byte) (*Session, error)
+	// DeviceUser returns the user a device id is bound to, or "".
+	DeviceUser(deviceID string) (string, error)
+	// Throttles returns the sign-in throttles among keys that exist.
+	Throttles(keys []string) ([]Throttle, error)
 	// SeesThrough reports whether userID sees recordID through a job they
 	// are on: a technician and the customers of their jobs.
 	SeesThrough(userID, recordID string) (bool, error)
@@ -83,6 +87,16 @@ type Tx interface {
 	ClearAnswered(ids ...string) error
 	AddUser(u UserRow) error
 	AddSession(s Session) error
+	// BindDevice binds a device id to userID unless it is bound already,
+	// and returns the user it is bound to: a device id belongs to the
+	// first user who signs in with it, for good.
+	BindDevice(deviceID, userID string, at time.Time) (string, error)
+	// PutThrottle stores a sign-in throttle; ClearThrottles forgets some;
+	// PruneThrottles forgets those whose last failure and wait both ended
+	// before a time.
+	PutThrottle(t Throttle) error
+	ClearThrottles(keys []string) error
+	PruneThrottles(before time.Time) error
 	RevokeSession(hash []byte, at time.Time) error
 	RevokeUserSessions(userID string, at time.Time) (int, error)
 }
@@ -146,6 +160,15 @@ type Session struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RevokedAt time.Time
+}
+
+// Throttle counts the failed sign-ins of one key (a user name or a client
+// address) and says until when sign-ins for it are refused.
+type Throttle struct {
+	Key      string
+	Failures int
+	Last     time.Time // the last failure
+	Until    time.Time // sign-ins are refused before this
 }
 
 // ErrBusy means the store could not get the write lock in time; the caller

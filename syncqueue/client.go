@@ -111,6 +111,16 @@ func IsTransient(err error) bool {
 	return !errors.Is(err, context.Canceled)
 }
 
+// ErrorCode returns the code of the server's answer in err, or "" when no
+// answer arrived.
+func ErrorCode(err error) contract.Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Detail.Code
+	}
+	return ""
+}
+
 // RetryAfter returns the wait the server asked for, or zero.
 func RetryAfter(err error) time.Duration {
 	var e *Error

@@ -103,6 +103,25 @@ var migrations = []string{
 	// 2: the device whose push answer carried a record's current state, so
 	// that its pulls can leave the record out.
 	`ALTER TABLE records ADD COLUMN answered TEXT;`,
+
+	// 3: devices belong to the user who first signed in with them, bound
+	// first by the sessions already made, oldest first; and the sign-in
+	// throttle, kept here so that it holds across restarts.
+	`CREATE TABLE devices (
+		device_id TEXT PRIMARY KEY,
+		user_id   TEXT NOT NULL,
+		bound_at  INTEGER NOT NULL
+	) WITHOUT ROWID;
+	INSERT OR IGNORE INTO devices(device_id, user_id, bound_at)
+		SELECT device_id, user_id, created_at FROM sessions ORDER BY created_at, hash;
+
+	CREATE TABLE login_throttle (
+		key      TEXT PRIMARY KEY,
+		failures INTEGER NOT NULL,
+		last_at  INTEGER NOT NULL,
+		until    INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE INDEX login_throttle_last ON login_throttle(last_at);`,
 }
 
 func migrate(db *sql.DB) error {

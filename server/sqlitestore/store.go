@@ -95,7 +95,7 @@ func Open(path string) (*Store, error) {
 	cp.SetMaxOpenConns(1)
 	s := &Store{w: w, r: r, ws: stmtCache{db: w}, rs: stmtCache{db: r},
 		cp: cp, committed: make(chan struct{}, 1), cpDone: make(chan struct{})}
-	go s.checkpoints()
+	go s.checkpoints(s.committed)
 	if err := w.QueryRow(`SELECT MAX(COALESCE((SELECT MAX(seq) FROM records),0), COALESCE((SELECT MAX(seq) FROM reviews),0))`).Scan(&s.seq); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("read sequence: %w", err)
@@ -112,10 +112,11 @@ const walBackstop = 16384
 const checkpointGap = 100 * time.Millisecond
 
 // checkpoints copies the log back into the database after commits, at most
-// once per checkpointGap, until the store closes.
-func (s *Store) checkpoints() {
+// once per checkpointGap, until the store closes. It is handed the channel
+// because Close forgets the store's, perhaps before this goroutine starts.
+func (s *Store) checkpoints(committed <-chan struct{}) {
 	defer close(s.cpDone)
-	for range s.committed {
+	for range committed {
 		time.Sleep(checkpointGap)
 		// PASSIVE never waits for the writer or readers; what it cannot copy
 		// now it copies next time. An error leaves the writer's backstop.
@@ -508,6 +509,39 @@ func (q query) Session(hash []byte) (*server.Session, error) {
 		s.RevokedAt = time.Unix(0, revoked).UTC()
 	}
 	return &s, nil
+}
+
+func (q query) DeviceUser(deviceID string) (string, error) {
+	var user string
+	err := q.queryRow(`SELECT user_id FROM devices WHERE device_id = ?`, deviceID).Scan(&user)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return user, wrap("device", err)
+}
+
+func (q query) Throttles(keys []string) ([]server.Throttle, error) {
+	var out []server.Throttle
+	err := chunks(keys, func(part []any) error {
+		rows, err := q.queryRows(`SELECT key, failures, last_at, until FROM login_throttle WHERE key IN (`+inList(len(part))+`)`, part...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				t           server.Throttle
+				last, until int64
+			)
+			if err := rows.Scan(&t.Key, &t.Failures, &last, &until); err != nil {
+				return err
+			}
+			t.Last, t.Until = time.Unix(0, last).UTC(), time.Unix(0, until).UTC()
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	return out, wrap("throttles", err)
 }
 
 func (q query) SeesThrough(userID, recordID string) (bool, error) {
@@ -923,6 +957,33 @@ func (t *txn) AddSession(s server.Session) error {
 	_, err := t.exec(`INSERT INTO sessions(hash, user_id, device_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, 0)`,
 		s.Hash, s.UserID, s.DeviceID, s.CreatedAt.UnixNano(), s.ExpiresAt.UnixNano())
 	return wrap("add session", err)
+}
+
+func (t *txn) BindDevice(deviceID, userID string, at time.Time) (string, error) {
+	if _, err := t.exec(`INSERT INTO devices(device_id, user_id, bound_at) VALUES (?, ?, ?) ON CONFLICT(device_id) DO NOTHING`,
+		deviceID, userID, at.UnixNano()); err != nil {
+		return "", wrap("bind device", err)
+	}
+	return t.DeviceUser(deviceID)
+}
+
+func (t *txn) PutThrottle(th server.Throttle) error {
+	_, err := t.exec(`INSERT INTO login_throttle(key, failures, last_at, until) VALUES (?, ?, ?, ?)
+		ON CONFLICT(key) DO UPDATE SET failures = excluded.failures, last_at = excluded.last_at, until = excluded.until`,
+		th.Key, th.Failures, th.Last.UnixNano(), th.Until.UnixNano())
+	return wrap("put throttle", err)
+}
+
+func (t *txn) ClearThrottles(keys []string) error {
+	return wrap("clear throttles", chunks(keys, func(part []any) error {
+		_, err := t.exec(`DELETE FROM login_throttle WHERE key IN (`+inList(len(part))+`)`, part...)
+		return err
+	}))
+}
+
+func (t *txn) PruneThrottles(before time.Time) error {
+	_, err := t.exec(`DELETE FROM login_throttle WHERE last_at < ? AND until < ?`, before.UnixNano(), before.UnixNano())
+	return wrap("prune throttles", err)
 }
 
 func (t *txn) RevokeSession(hash []byte, at time.Time) error {

@@ -1,0 +1,71 @@
+package sqlitestore
+
+import (
+	"database/sql"
+	"path/filepath"
+	"testing"
+)
+
+// A database from before device ids were bound keeps working: each device
+// id is bound to the user of its oldest session, so that a user who
+// signed in with someone else's id before the upgrade does not take it.
+func TestUpgradeBindsEachDeviceToItsFirstUser(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "server.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
+		t.Fatal(err)
+	}
+	for v, m := range migrations[:2] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatalf("migration %d: %v", v+1, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations(version) VALUES (?)`, v+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []string{"alex", "sam"} {
+		if _, err := db.Exec(`INSERT INTO users(id, name, role, pw_hash, created_at) VALUES (?, ?, 'technician', x'00', 0)`, u+"-id", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []struct {
+		hash, user, device string
+		at                 int64
+	}{
+		{"01", "sam-id", "alex-phone", 300}, // sam, later, with alex's id
+		{"02", "alex-id", "alex-phone", 100},
+		{"03", "alex-id", "alex-phone", 200},
+		{"04", "sam-id", "sam-phone", 150},
+	} {
+		if _, err := db.Exec(`INSERT INTO sessions(hash, user_id, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			[]byte(s.hash), s.user, s.device, s.at, s.at+1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	st, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	q := query{ctx: t.Context(), stmts: &st.rs}
+	tx, err := st.r.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	q.tx = tx
+	for device, want := range map[string]string{"alex-phone": "alex-id", "sam-phone": "sam-id", "unknown": ""} {
+		got, err := q.DeviceUser(device)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("device %s is bound to %q, want %q", device, got, want)
+		}
+	}
+}
