@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"fieldsync/app"
+	"fieldsync/contract"
 	"fieldsync/server"
 	"fieldsync/syncqueue"
 
@@ -367,4 +368,68 @@ func TestLogoutWithAnEditHeldForReview(t *testing.T) {
 	if errors.As(err, &ue) && strings.Contains(ue.Error(), "have not reached the server") {
 		t.Fatalf("Logout counts an edit held for review as unsynced and says %q, though the server has it in the review item", ue.Error())
 	}
+}
+
+// The server binds a device id to the first user who signs in with it. A
+// device that changes hands therefore starts under a new id: after a sign
+// out, and when the server says its id is someone else's (a store from
+// before ids were bound, or copied from another device).
+func TestADeviceThatChangesHandsSignsInUnderANewID(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+
+	t.Run("signing out gives the device a new id", func(t *testing.T) {
+		a := e.device("alex")
+		alexDevice := a.DeviceID()
+		if err := a.Logout(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if a.DeviceID() == alexDevice || a.DeviceID() == "" {
+			t.Fatalf("after signing out the device id is %q, was %q", a.DeviceID(), alexDevice)
+		}
+		if _, err := a.Login(ctx, "", "sam", server.DemoPassword); err != nil {
+			t.Fatalf("sam signing in after alex signed out: %v", err)
+		}
+		syncRound(t, a)
+		// Alex's old id is still his: a client claiming it as sam is refused.
+		c, err := syncqueue.NewClient(e.ts.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Login(ctx, "sam", server.DemoPassword, alexDevice); syncqueue.ErrorCode(err) != contract.CodeDeviceTaken {
+			t.Errorf("sam signing in with alex's old device id: %v, want %s", err, contract.CodeDeviceTaken)
+		}
+	})
+
+	t.Run("a device whose id the server gives to someone else takes a new one", func(t *testing.T) {
+		a := e.open()
+		taken := a.DeviceID()
+		// Alex signed in with this id before, from somewhere else.
+		c, err := syncqueue.NewClient(e.ts.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Login(ctx, "alex", server.DemoPassword, taken); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Login(ctx, "", "sam", server.DemoPassword); err != nil {
+			t.Fatalf("sam signing in on a device whose id is alex's: %v", err)
+		}
+		if a.DeviceID() == taken {
+			t.Fatalf("sam signed in under alex's device id %s", taken)
+		}
+		// Sam's work goes out under the new id.
+		syncRound(t, a)
+		jobs, err := a.Jobs()
+		if err != nil || len(jobs) == 0 {
+			t.Fatalf("sam's jobs: %v %v", len(jobs), err)
+		}
+		if _, err := a.AddNote(jobs[0].ID, "", "Checked the valves"); err != nil {
+			t.Fatal(err)
+		}
+		syncRound(t, a)
+		if st := a.State(); st.Queued+st.Refused != 0 {
+			t.Errorf("sam's note did not go through: %+v", st)
+		}
+	})
 }
