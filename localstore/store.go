@@ -15,10 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -65,59 +63,6 @@ type Store struct {
 // when the server does not have it yet) with the pending operations on top,
 // in order. parent is the parent's view, for items.
 type Rebaser func(server, parent *contract.Record, ops []contract.Operation) *contract.Record
-
-// Open opens or creates the store in dir (the app's storage directory).
-func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "photos"), 0o700); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	path := filepath.Join(dir, "fieldsync.db")
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	// 8 MiB of page cache per connection (the default is 2 MiB), so that
-	// a sync round's answers do not push pages out and read them again.
-	q.Add("_pragma", "cache_size(-8192)")
-	// The sync lane checkpoints after each round (CheckpointSoon); the log
-	// checkpoints itself only when rounds stop for long.
-	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstop))
-	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", 16<<20))
-	q.Add("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	db.SetMaxOpenConns(1) // one writer, and reads are quick on a device
-	var mode string
-	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		db.Close()
-		return nil, fmt.Errorf("open store: journal mode is %q, want wal", mode)
-	}
-	if err := migrate(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	prep, err := prepare(db)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	cp, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	cp.SetMaxOpenConns(1)
-	s := &Store{db: db, dir: dir, prep: prep, read: reader{DB: db, prep: prep}, cp: cp}
-	return s, nil
-}
 
 // Close waits for a running checkpoint and closes the database.
 func (s *Store) Close() error {
