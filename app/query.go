@@ -430,11 +430,14 @@ func (a *App) Suspects(ctx context.Context, f JobForm) ([]Suspect, error) {
 		matches, err := a.client.Matches(qctx, map[string]string{"customer_id": f.CustomerID, "site_address": f.Site}, day)
 		if err == nil { // offline or not: the device's own check stands
 			for _, m := range matches {
-				if seen[m.Number] || (m.ID != "" && seen[m.ID]) {
+				if m.Number != "" && seen[m.Number] || m.ID != "" && seen[m.ID] {
 					continue
 				}
-				out = append(out, Suspect{ID: m.ID, Number: m.Number, Title: m.Title, Status: m.Status, Owner: m.OwnerName,
-					Why: "same customer and site on the same day (on the server)"})
+				why := "same customer and site on the same day (on the server)"
+				if !m.Visible {
+					why = "a job you cannot see is booked for the same customer and site that day: ask the office"
+				}
+				out = append(out, Suspect{ID: m.ID, Number: m.Number, Title: m.Title, Status: m.Status, Owner: m.OwnerName, Why: why})
 			}
 		}
 	}

@@ -125,6 +125,26 @@ func (f *newJobForm) onCreate(force bool) {
 	})
 }
 
+// suspectWords says what is known of a job a new one may repeat: of one
+// the user cannot see, only why it is suspected.
+func suspectWords(s fsapp.Suspect) string {
+	label := strings.TrimSpace(fmt.Sprintf("%s %s", s.Number, s.Title))
+	var about []string
+	if s.Status != "" {
+		about = append(about, words(s.Status))
+	}
+	if s.Owner != "" {
+		about = append(about, s.Owner)
+	}
+	switch {
+	case label == "":
+		return capital(s.Why) + "."
+	case len(about) == 0:
+		return fmt.Sprintf("%s. %s.", label, capital(s.Why))
+	}
+	return fmt.Sprintf("%s — %s. %s.", label, strings.Join(about, ", "), capital(s.Why))
+}
+
 // offerMatches shows the jobs the new one may repeat, with a way to open
 // each, before creating anyway.
 func (f *newJobForm) offerMatches(suspects []fsapp.Suspect) {
@@ -132,11 +152,7 @@ func (f *newJobForm) offerMatches(suspects []fsapp.Suspect) {
 	var d dialog.Dialog
 	for _, s := range suspects {
 		s := s
-		label := strings.TrimSpace(fmt.Sprintf("%s %s", s.Number, s.Title))
-		if label == "" {
-			label = "A job"
-		}
-		text := widget.NewLabel(fmt.Sprintf("%s — %s, %s. %s", label, words(s.Status), orDash(s.Owner), capital(s.Why)))
+		text := widget.NewLabel(suspectWords(s))
 		text.Wrapping = fyne.TextWrapWord
 		row := []fyne.CanvasObject{text}
 		if s.ID != "" {

@@ -698,3 +698,44 @@ func TestAPartLineIsAddedOnce(t *testing.T) {
 		t.Errorf("J-1001 has %d part lines, want the seeded one and the new one", len(j.Parts))
 	}
 }
+
+// A match the user cannot see is said to exist, nothing more: no number,
+// no owner, no way to open it. Before, the prompt read "A job — , -."
+func TestANewJobLikeOneTheUserCannotSeeSaysOnlyThatItExists(t *testing.T) {
+	w := newWorld(t)
+	sam := w.signedIn("sam") // alex's J-1001 is at 12 Quay Street today; sam cannot see it
+	s := w.show(sam)
+	s.tap("New job")
+	var customer *widget.Select
+	s.visit(func(o fyne.CanvasObject) {
+		if x, ok := o.(*widget.Select); ok && slices.Contains(x.Options, "Harbor Bakery") {
+			customer = x
+		}
+	})
+	if customer == nil {
+		t.Fatalf("no Harbor Bakery in sam's form; the screen shows:\n%s", strings.Join(s.texts(), "\n"))
+	}
+	customer.SetSelected("Harbor Bakery")
+	form := s.entries()
+	s.typeInto(form[0], "Pump still leaking")
+	s.typeInto(form[1], "12 Quay Street")
+	s.typeInto(form[2], "2026-11-24 15:00")
+	s.tap("Create job")
+	s.waitFor("the duplicate prompt", func() bool { return s.shows("This looks like a job that exists already:") })
+	want := "A job you cannot see is booked for the same customer and site that day: ask the office."
+	texts := s.dialogTexts()
+	if !slices.Contains(texts, want) {
+		t.Errorf("the prompt says %q, want a line %q", texts, want)
+	}
+	for _, txt := range texts {
+		if strings.Contains(txt, "J-1001") || strings.Contains(txt, "alex") || strings.Contains(txt, " — ") {
+			t.Errorf("the prompt tells sam more than that a job exists: %q", txt)
+		}
+	}
+	if b := s.button("Open J-1001"); b != nil {
+		t.Error("sam is offered to open a job he cannot see")
+	}
+	if s.button("Create anyway") == nil {
+		t.Error("no way to create it anyway")
+	}
+}
