@@ -77,7 +77,7 @@ func init() {
 		{"part add", "JOB --sku X --qty N [--description D]", "add a part line to a job", cmdPartAdd},
 		{"sync", "[--watch]", "one sync round (exit 0 only if everything got through); --watch keeps syncing", cmdSync},
 		{"status", "[JOB]", "sync state in plain words: the device, or one job and its items", cmdStatus},
-		{"reviews", "", "open review items, with the server's and each device's version", cmdReviews},
+		{"reviews", "[--ids]", "open review items, with the server's and each device's version; --ids prints only their ids", cmdReviews},
 		{"review resolve", "ID --keep server|device [--entry OPID] | --value field=value... | --keep-both | --merge", "settle a review item (office)", cmdReviewResolve},
 		{"drafts", "", "edits the server refused, with their text and reason", cmdDrafts},
 		{"drafts note", "OPID", "send a refused edit's text as a note on its job", cmdDraftsNote},
@@ -359,8 +359,8 @@ var errHelpShown = exitError{exitOK}
 type jsonError struct {
 	Error struct {
 		Message string        `json:"message"`
-		Code    contract.Code `json:"code,omitempty"`
-		Kind    contract.Kind `json:"kind,omitempty"`
+		Code    contract.Code `json:"code"`
+		Kind    contract.Kind `json:"kind"`
 	} `json:"error"`
 }
 
@@ -396,9 +396,7 @@ func (c *cli) report(err error) int {
 	if c.json && !c.wroteJSON {
 		var doc jsonError
 		doc.Error.Message = msg
-		if ce != nil {
-			doc.Error.Code, doc.Error.Kind = ce.Code, ce.Kind
-		}
+		doc.Error.Code, doc.Error.Kind = classify(err)
 		c.writeJSON(doc)
 	}
 	return exitFailed
@@ -429,8 +427,10 @@ Commands:
 		}
 	}
 	fmt.Fprint(w, "\n"+globalHelp+`
-JOB is a job's number (J-1001) or its id. Edits are saved on this device
-first; "fieldsync sync" sends them to the server.
+JOB is a job's number (J-1001) or its id. A review's ID may be shortened to
+its first 8 or more characters while no other open review's id starts the
+same way. Edits are saved on this device first; "fieldsync sync" sends them
+to the server.
 
 Exit status: 0 done; 1 an error, a refusal, or (sync) not everything got
 through; 2 suspected duplicates (job new without --force).

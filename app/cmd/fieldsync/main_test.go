@@ -247,7 +247,7 @@ func TestOfficeResolvesStatusConflict(t *testing.T) {
 	dana.must(0, "sync")
 	alex.must(0, "offline", "off")
 	r = alex.must(1, "sync")
-	contains(t, "alex's sync", r.stdout, "Job status needs review because someone changed it in the office.",
+	contains(t, "alex's sync", r.stdout, "Job status needs review because dana changed it in the office.",
 		"J-1001 Replace pump seal: Another update changed this record. Review before sending again.")
 
 	dana.must(0, "sync")
