@@ -14,9 +14,11 @@ import (
 	"fieldsync/contract"
 )
 
-// reviews
+// reviews [--ids]
 func cmdReviews(c *cli, args []string) error {
-	args, err := c.parse("reviews", c.flags("reviews"), args)
+	fs := c.flags("reviews")
+	ids := fs.Bool("ids", false, "print only the review items' ids, one a line, for scripts")
+	args, err := c.parse("reviews", fs, args)
 	if err != nil {
 		return err
 	}
@@ -28,13 +30,9 @@ func cmdReviews(c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		jobs, err := a.Jobs()
+		names, err := recordNames(a)
 		if err != nil {
 			return err
-		}
-		names := map[string]string{}
-		for _, j := range jobs {
-			names[j.ID] = ref(j) + " " + j.Title
 		}
 		doc := struct {
 			Reviews []contract.Review `json:"reviews"`
@@ -43,6 +41,12 @@ func cmdReviews(c *cli, args []string) error {
 			doc.Reviews = []contract.Review{}
 		}
 		return c.out(doc, func(w io.Writer) {
+			if *ids {
+				for _, rv := range reviews {
+					fmt.Fprintln(w, rv.ID)
+				}
+				return
+			}
 			if len(reviews) == 0 {
 				fmt.Fprintln(w, "No open review items on this device.")
 				return
@@ -57,13 +61,49 @@ func cmdReviews(c *cli, args []string) error {
 	})
 }
 
-func printReview(w io.Writer, a *app.App, rv contract.Review, jobs map[string]string) {
+// recordNames names the jobs and customers on the device, by id: a job's
+// number and title, a customer's name.
+func recordNames(a *app.App) (map[string]string, error) {
+	jobs, err := a.Jobs()
+	if err != nil {
+		return nil, err
+	}
+	customers, err := a.Customers()
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	for _, j := range jobs {
+		names[j.ID] = strings.TrimSpace(ref(j) + " " + j.Title)
+	}
+	for _, cu := range customers {
+		if n := cu.Text("name"); n != "" {
+			names[cu.ID] = n
+		}
+	}
+	return names, nil
+}
+
+// reviewLabel names the record a review is about: the number and title the
+// review carries, else the record's name on this device (a job's number and
+// title, a customer's name), else its id.
+func reviewLabel(rv contract.Review, names map[string]string) string {
+	if rv.Title == "" && names[rv.RecordID] != "" {
+		return names[rv.RecordID]
+	}
+	if label := strings.TrimSpace(rv.Number + " " + rv.Title); label != "" {
+		return label
+	}
+	return rv.RecordID
+}
+
+func printReview(w io.Writer, a *app.App, rv contract.Review, names map[string]string) {
 	fmt.Fprintf(w, "Review %s\n", rv.ID)
 	tw := table(w)
-	fmt.Fprintf(tw, "  Record:\t%s %s %s, group %s (%s)\n", rv.RecordType, dash(rv.Number), rv.Title, rv.Group, rv.Kind)
+	fmt.Fprintf(tw, "  Record:\t%s %s, group %s (%s)\n", rv.RecordType, reviewLabel(rv, names), rv.Group, rv.Kind)
 	fmt.Fprintf(tw, "  Why:\t%s\n", rv.Reason)
 	if rv.MatchID != "" {
-		match := jobs[rv.MatchID]
+		match := names[rv.MatchID]
 		if match == "" {
 			match = rv.MatchID
 		}
@@ -182,23 +222,16 @@ func cmdReviewResolve(c *cli, args []string) error {
 		}
 	}
 	return c.withApp(func(a *app.App) error {
-		// The review's full id, for its sync words; Resolve also takes a prefix.
-		reviews, err := a.Reviews()
+		rv, err := reviewByID(a, id)
 		if err != nil {
 			return err
 		}
-		var rv contract.Review
-		for _, r := range reviews {
-			if r.ID == id || strings.HasPrefix(r.ID, id) {
-				rv = r
-				break
-			}
-		}
-		if err := a.Resolve(id, choice, *entry, typed); err != nil {
+		if err := a.Resolve(rv.ID, choice, *entry, typed); err != nil {
 			return err
 		}
-		if rv.ID == "" {
-			rv.ID = id
+		names, err := recordNames(a)
+		if err != nil {
+			return err
 		}
 		st := a.State()
 		words := st.Words(rv.ID, time.Now())
@@ -208,10 +241,40 @@ func cmdReviewResolve(c *cli, args []string) error {
 			Sync   string `json:"sync"`
 		}{rv.ID, choice, words}
 		return c.out(doc, func(w io.Writer) {
-			fmt.Fprintf(w, "Decision on review %s (%s %s): %s.\n", rv.ID, dash(rv.Number), rv.Group, choiceWords(choice, typed))
+			fmt.Fprintf(w, "Decision on review %s (%s, group %s): %s.\n", rv.ID, reviewLabel(rv, names), rv.Group, choiceWords(choice, typed))
 			fmt.Fprintf(w, "%s. Run \"fieldsync sync\" to send it to the server.\n", strings.TrimSuffix(words, "."))
 		})
 	})
+}
+
+// minIDPrefix is the fewest characters of a review's id that name it.
+const minIDPrefix = 8
+
+// reviewByID finds an open review item by its id, or by the start of it:
+// at least minIDPrefix characters that no other item's id starts with.
+func reviewByID(a *app.App, id string) (contract.Review, error) {
+	reviews, err := a.Reviews()
+	if err != nil {
+		return contract.Review{}, err
+	}
+	var found []contract.Review
+	for _, r := range reviews {
+		if r.ID == id {
+			return r, nil
+		}
+		if strings.HasPrefix(r.ID, id) {
+			found = append(found, r)
+		}
+	}
+	switch {
+	case len(found) == 0:
+		return contract.Review{}, fmt.Errorf("no open review item %q on this device; \"fieldsync reviews\" lists them", id)
+	case len(id) < minIDPrefix:
+		return contract.Review{}, usageError{fmt.Sprintf("%q is too short to name a review: give at least %d characters of its id", id, minIDPrefix), "review resolve"}
+	case len(found) > 1:
+		return contract.Review{}, usageError{fmt.Sprintf("%q is the start of %d review ids; give more of the id", id, len(found)), "review resolve"}
+	}
+	return found[0], nil
 }
 
 func choiceWords(choice string, values map[string]any) string {
