@@ -41,7 +41,7 @@ func (q *reviewQueue) build() fyne.CanvasObject {
 		func(id widget.ListItemID, o fyne.CanvasObject) {
 			if id < len(q.items) {
 				rv := q.items[id]
-				o.(*widget.Label).SetText(fmt.Sprintf("%s %s — %s", orDash(rv.Number), words(rv.Group), rv.Reason))
+				o.(*widget.Label).SetText(fmt.Sprintf("%s %s — %s", q.shortName(rv), words(rv.Group), rv.Reason))
 			}
 		})
 	q.list.OnSelected = func(id widget.ListItemID) {
@@ -72,6 +72,41 @@ func (q *reviewQueue) refresh() {
 	q.showDetail()
 }
 
+// recordName names the record a review is about: a job's number and
+// title, a customer's name. A review that does not carry them is named
+// from the record on this device, else by the kind of record it is.
+func (q *reviewQueue) recordName(rv contract.Review) string {
+	number, title := rv.Number, rv.Title
+	if title == "" {
+		switch rv.RecordType {
+		case "job":
+			if d, err := q.u.core.Job(rv.RecordID); err == nil {
+				number, title = d.Number, d.Title
+			}
+		case "customer":
+			if cs, err := q.u.core.Customers(); err == nil {
+				for _, c := range cs {
+					if c.ID == rv.RecordID {
+						title = c.Text("name")
+					}
+				}
+			}
+		}
+	}
+	if name := strings.TrimSpace(number + " " + title); name != "" {
+		return name
+	}
+	return capital(words(rv.RecordType))
+}
+
+// shortName names the record in the list: a job by its number.
+func (q *reviewQueue) shortName(rv contract.Review) string {
+	if rv.Number != "" {
+		return rv.Number
+	}
+	return q.recordName(rv)
+}
+
 func (q *reviewQueue) showDetail() {
 	q.detail.RemoveAll()
 	i := slices.IndexFunc(q.items, func(r contract.Review) bool { return r.ID == q.openID })
@@ -82,7 +117,7 @@ func (q *reviewQueue) showDetail() {
 	rv := q.items[i]
 	me, _ := q.u.core.Me()
 	canResolve := q.u.core.Rules().RoleIn(me.Role, resolvers(q.u, rv))
-	title := widget.NewLabelWithStyle(fmt.Sprintf("%s %s · %s", orDash(rv.Number), rv.Title, words(rv.Group)), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	title := widget.NewLabelWithStyle(fmt.Sprintf("%s · %s", q.recordName(rv), words(rv.Group)), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	reason := widget.NewLabel(rv.Reason)
 	reason.Wrapping = fyne.TextWrapWord
 	q.detail.Add(title)

@@ -1,0 +1,115 @@
+package ui
+
+import (
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	fsapp "fieldsync/app"
+	"fieldsync/contract"
+	"fieldsync/server"
+	"fieldsync/server/sqlitestore"
+)
+
+// newWorldWhereCustomersNeedReview is newWorld with rules under which two
+// people changing a customer's details make a review item.
+func newWorldWhereCustomersNeedReview(t *testing.T) *world {
+	t.Helper()
+	text := strings.Replace(contract.DefaultRulesText(),
+		"group customer.profile policy=last_write_wins", "group customer.profile policy=review", 1)
+	rules, err := contract.ParseRules("test.rules", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs"), Now: clock, Rules: rules, RulesText: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.SeedDemo(context.Background(), srv, bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return &world{t: t, app: newTestApp(t), srv: srv, ts: ts, url: ts.URL, dir: dir}
+}
+
+func customerID(t *testing.T, core *fsapp.App, name string) string {
+	t.Helper()
+	cs, err := core.Customers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.Text("name") == name {
+			return c.ID
+		}
+	}
+	t.Fatalf("no customer %q on the device", name)
+	return ""
+}
+
+func TestACustomerReviewIsTitledWithTheCustomersName(t *testing.T) {
+	w := newWorldWhereCustomersNeedReview(t)
+	dana, ada := w.signedIn("dana"), w.signedIn("ada")
+	harbor := customerID(t, dana, "Harbor Bakery")
+	ctx := context.Background()
+	if err := ada.SetOffline(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ada.SetFields(harbor, map[string]any{"nickname": "The bakery"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dana.SetFields(harbor, map[string]any{"nickname": "Harbor"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dana.SyncRound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ada.SetOffline(false); err != nil {
+		t.Fatal(err)
+	}
+	ada.SyncRound(ctx) // held for review
+	if err := dana.SyncRound(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	d := w.show(dana)
+	q := d.reviewsTab()
+	if len(q.items) != 1 {
+		t.Fatalf("the office's review queue has %d items, want 1", len(q.items))
+	}
+	if !d.shows("Harbor Bakery profile — ada changed profile") {
+		t.Errorf("the queue does not name the customer; the screen shows:\n%s", strings.Join(d.texts(), "\n"))
+	}
+	q.list.Select(0)
+	d.settle()
+	if !d.shows("Harbor Bakery · profile") {
+		t.Errorf("the review is not titled with the customer's name; the screen shows:\n%s", strings.Join(d.texts(), "\n"))
+	}
+	for _, text := range d.texts() {
+		if strings.HasPrefix(text, "—") || strings.HasPrefix(text, "- ") {
+			t.Errorf("a dangling dash: %q", text)
+		}
+	}
+
+	// A review that carries no title is named from the device's records.
+	bare := q.items[0]
+	bare.Title, bare.Number = "", ""
+	if got := q.recordName(bare); got != "Harbor Bakery" {
+		t.Errorf("a customer review without a title is named %q, want the customer's name", got)
+	}
+	bare.RecordID = "0190b5c0-0000-7000-8000-000000000000"
+	if got := q.recordName(bare); got != "Customer" {
+		t.Errorf("a review of a customer the device lacks is named %q, want \"Customer\"", got)
+	}
+}
