@@ -127,10 +127,13 @@ func stamp(db *sql.DB) error {
 	return err
 }
 
-// The SQLite file format (https://www.sqlite.org/fileformat2.html).
+// The SQLite file format (https://www.sqlite.org/fileformat2.html), and
+// the result codes that say a file is not a database or is damaged.
 const (
-	headerSize  = 100
-	sqliteMagic = "SQLite format 3\x00"
+	headerSize    = 100
+	sqliteMagic   = "SQLite format 3\x00"
+	sqliteCorrupt = 11 // SQLITE_CORRUPT
+	sqliteNotADB  = 26 // SQLITE_NOTADB
 )
 
 // checkFile says whether the file at path can be opened as a FieldSync
@@ -226,8 +229,12 @@ func checkTables(path string) error {
 	defer db.Close()
 	var all, ours int
 	err = db.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE type = 'table' AND name IN ('meta', 'schema_migrations')) FROM sqlite_master`).Scan(&all, &ours)
-	if err != nil {
+	var se interface{ Code() int }
+	if errors.As(err, &se) && (se.Code()&0xff == sqliteCorrupt || se.Code()&0xff == sqliteNotADB) {
 		return &UnusableError{Path: path, Problem: fmt.Sprintf("cannot be read as an SQLite database (%v): the store is damaged", err)}
+	}
+	if err != nil {
+		return fmt.Errorf("open store: %w", err) // busy, say: nothing says the file is bad
 	}
 	if all > 0 && ours < 2 {
 		return &UnusableError{Path: path, Problem: "is an SQLite database without FieldSync's tables: it is not a FieldSync store"}

@@ -175,6 +175,16 @@ func TestOpenRefusesAFileThatIsNotAStore(t *testing.T) {
 			foreignDB(t, path, 0x0f055112)
 			return path
 		}, "is another application's SQLite database (application id 0xf055112)"},
+		{"a database header over garbage", func(t *testing.T, dir string) string {
+			path := storePath(dir)
+			foreignDB(t, path, 0)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(b[100:], random)
+			return writeStoreFile(t, dir, b)
+		}, "cannot be read as an SQLite database"},
 		{"a real store cut to half its size", func(t *testing.T, dir string) string {
 			filledStore(t, dir, 200)
 			path := storePath(dir)
