@@ -116,7 +116,7 @@ func Open(dir string, cfg Config) (*App, error) {
 	a.client.SetOffline(offline)
 	st.SetRebaser(a.rebase)
 	a.queue = syncqueue.New(syncqueue.Options{Store: st, Client: a.client, Rules: a.currentRules, IsOffice: a.isOffice,
-		Now: cfg.Now, Log: cfg.Logger, PullEvery: cfg.PullEvery, ChunkSize: cfg.ChunkSize})
+		Me: a.myID, Now: cfg.Now, Log: cfg.Logger, PullEvery: cfg.PullEvery, ChunkSize: cfg.ChunkSize})
 	a.queue.Refresh()
 	if signed && cfg.Background {
 		a.queue.Start()
@@ -198,6 +198,12 @@ func (a *App) actor() (contract.Actor, error) {
 		return contract.Actor{}, ErrNotSignedIn
 	}
 	return contract.Actor{UserID: a.session.User.ID, Role: a.session.User.Role, DeviceID: a.device}, nil
+}
+
+// myID is the signed-in user's id, or "".
+func (a *App) myID() string {
+	u, _ := a.Me()
+	return u.ID
 }
 
 func (a *App) isOffice(userID string) bool {

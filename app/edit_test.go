@@ -464,7 +464,7 @@ func TestReviewsAndResolve(t *testing.T) {
 	if w, _ := alex.StatusWords(j.ID); w != "Another update changed this record. Review before sending again." {
 		t.Errorf("alex's job: %q", w)
 	}
-	if s := alex.State().Summary; s != "Job status needs review because someone changed it in the office." {
+	if s := alex.State().Summary; s != "Job status needs review because dana changed it in the office." {
 		t.Errorf("alex's summary %q", s)
 	}
 	syncRound(t, sue)
@@ -538,5 +538,26 @@ func TestNewIDIsTimeOrdered(t *testing.T) {
 			t.Fatalf("%s made twice", id)
 		}
 		seen[id], prev = true, id
+	}
+}
+
+// A held edit's summary names who made the server's version: the user
+// themself, on another device, is "you".
+func TestAHeldEditMadeAgainstYourOtherDeviceSaysSo(t *testing.T) {
+	e := newEnv(t)
+	phone, tablet := e.device("alex"), e.device("alex")
+	j := job(t, phone, "Replace pump seal")
+	phone.SetOffline(true)
+	if _, err := phone.Move(j.ID, "completed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tablet.Move(j.ID, "paused"); err != nil {
+		t.Fatal(err)
+	}
+	syncRound(t, tablet)
+	phone.SetOffline(false)
+	syncRound(t, phone)
+	if s := phone.State().Summary; s != "Job status needs review because you changed it on another device." {
+		t.Errorf("the phone's summary %q", s)
 	}
 }

@@ -325,7 +325,7 @@ func TestS1TheTechnicianSeesTheReviewBannerWhenTheOfficeMovedTheJobToo(t *testin
 	s.syncNow()
 	s.waitFor("the review banner", func() bool { return s.u.banner.Text() != "" })
 
-	const summary = "Your notes synced. Job status needs review because someone changed it in the office."
+	const summary = "Your notes synced. Job status needs review because dana changed it in the office."
 	if got := s.u.banner.Text(); got != summary {
 		t.Errorf("the banner says %q, want %q", got, summary)
 	}
