@@ -353,8 +353,7 @@ func create(path string) error {
 			return err
 		}
 	}
-	flushDir(dir)
-	return nil
+	return syncDir(dir)
 }
 
 // removeStaleTemps removes what an earlier create left behind when it
@@ -374,13 +373,4 @@ func syncFile(name string) error {
 		return err
 	}
 	return errors.Join(f.Sync(), f.Close())
-}
-
-// flushDir makes a new name in dir durable where the system allows
-// syncing a directory; Windows does not, and there a failure is no news.
-func flushDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		f.Sync()
-		f.Close()
-	}
 }

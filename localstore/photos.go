@@ -48,16 +48,16 @@ func (s *Store) ImportPhoto(id string, r io.Reader, max int64) (path string, siz
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", 0, "", fmt.Errorf("import photo: %w", err)
 	}
-	if err := syncPhotoDir(dir); err != nil {
+	if err := syncDir(dir); err != nil {
 		return "", 0, "", fmt.Errorf("import photo: %w", err)
 	}
 	return path, n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// syncPhotoDir flushes the photos directory, so that a file renamed into
-// it is still there after a power cut. Windows makes renames durable
-// itself and cannot sync a directory. Tests watch it.
-var syncPhotoDir = func(dir string) error {
+// syncDir flushes a directory, so that a file created or renamed in it
+// (a photo, the store itself) is still there after a power cut. Windows
+// makes renames durable itself and cannot sync a directory. Tests watch it.
+var syncDir = func(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}

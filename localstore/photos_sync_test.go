@@ -27,8 +27,8 @@ func TestImportPhotoSyncsThePhotosDirectoryBeforeReturning(t *testing.T) {
 	// Each sync is recorded with whether the photo was in the directory
 	// then: a sync before the rename would not keep it.
 	var synced []string
-	sync := syncPhotoDir
-	syncPhotoDir = func(dir string) error {
+	sync := syncDir
+	syncDir = func(dir string) error {
 		what := " without the photo"
 		if _, err := os.Stat(filepath.Join(dir, id)); err == nil {
 			what = " holding the photo"
@@ -36,7 +36,7 @@ func TestImportPhotoSyncsThePhotosDirectoryBeforeReturning(t *testing.T) {
 		synced = append(synced, dir+what)
 		return sync(dir)
 	}
-	t.Cleanup(func() { syncPhotoDir = sync })
+	t.Cleanup(func() { syncDir = sync })
 
 	path, size, _, err := st.ImportPhoto(id, bytes.NewReader([]byte("jpeg bytes")), 1<<20)
 	if err != nil {
