@@ -564,13 +564,25 @@ func (a *App) Resolve(reviewID, choice, entry string, values map[string]any) err
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(reviews, func(r contract.Review) bool {
-		return r.ID == reviewID || len(reviewID) >= 8 && strings.HasPrefix(r.ID, reviewID)
-	})
-	if i < 0 {
-		return fmt.Errorf("no review item %q on this device", reviewID)
+	// The whole id, or a start of at least 8 characters that only one
+	// item has.
+	var hits []int
+	for j, r := range reviews {
+		if r.ID == reviewID {
+			hits = []int{j}
+			break
+		}
+		if len(reviewID) >= 8 && strings.HasPrefix(r.ID, reviewID) {
+			hits = append(hits, j)
+		}
 	}
-	rv := reviews[i]
+	switch {
+	case len(hits) == 0:
+		return fmt.Errorf("no review item %q on this device", reviewID)
+	case len(hits) > 1:
+		return fmt.Errorf("%d review items start with %q: give more of the id", len(hits), reviewID)
+	}
+	rv := reviews[hits[0]]
 	if !a.eng().MayResolve(me, rv.RecordType) {
 		rr := a.currentRules().Record(rv.RecordType)
 		if rr.IsItem() {

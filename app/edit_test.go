@@ -490,6 +490,24 @@ func TestReviewsAndResolve(t *testing.T) {
 			t.Fatal("resolving an unknown review succeeded")
 		}
 	})
+	t.Run("a start of an id that two items share is refused", func(t *testing.T) {
+		tablet := e.device("sue") // the twin stays on this device
+		twin := reviews[0]
+		twin.ID = twin.ID[:9] + "0000-4000-8000-000000000000"
+		twin.RecordID = uuid.NewString()
+		twin.Seq += 1000
+		cursor, _ := tablet.Store().Cursor()
+		if err := tablet.Store().ApplyPull(contract.PullResponse{Reviews: []contract.Review{twin}, Cursor: cursor}); err != nil {
+			t.Fatal(err)
+		}
+		err := tablet.Resolve(reviews[0].ID[:8], contract.TakeDevice, "", nil)
+		if err == nil || !strings.Contains(err.Error(), "2 review items") {
+			t.Fatalf("resolving by a shared start: %v, want a refusal saying two items match", err)
+		}
+		if n := len(outbox(t, tablet)); n != 0 {
+			t.Errorf("%d operations saved for an ambiguous id", n)
+		}
+	})
 	t.Run("the supervisor takes the device's version", func(t *testing.T) {
 		if err := sue.Resolve(reviews[0].ID, contract.TakeDevice, "", nil); err != nil {
 			t.Fatal(err)
