@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -118,7 +117,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("login throttled", "user", clip(req.Username), "addr", clientAddr(r), "wait", wait.Round(time.Second))
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
 		writeError(w, http.StatusTooManyRequests, contract.CodeRateLimited,
-			fmt.Sprintf("Too many wrong passwords: sign-in is paused for %s. Try again then.", waitWords(wait)))
+			fmt.Sprintf("Too many wrong passwords: sign-in is paused for %s. Try again then.",
+				contract.DurationWords(time.Duration(retryAfterSeconds(wait))*time.Second)))
 		return
 	}
 	var user *UserRow
@@ -182,21 +182,6 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 // isControl reports a control character, which has no place in an id.
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// waitWords says a wait as a person reads it, rounded up.
-func waitWords(d time.Duration) string {
-	if d <= time.Minute {
-		return plural(retryAfterSeconds(d), "second")
-	}
-	return plural(int(math.Ceil(d.Minutes())), "minute")
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return strconv.Itoa(n) + " " + word + "s"
-}
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, c *caller) {
 	if err := s.store.Write(r.Context(), func(tx Tx) error { return tx.RevokeSession(c.session.Hash, s.now().UTC()) }); err != nil {
