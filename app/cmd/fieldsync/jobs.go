@@ -446,7 +446,12 @@ func (c *cli) duplicates(de *app.DuplicateError) error {
 	tw := table(w)
 	for _, s := range de.Suspects {
 		name := s.Number
-		if name == "" {
+		switch {
+		case name == "" && s.ID == "":
+			// A job this user cannot see: only that it exists is known.
+			fmt.Fprintf(tw, "  %s\n", capital(s.Why))
+			continue
+		case name == "":
 			name = "New job " + s.ID
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", name, s.Title, dash(s.Status), dash(s.Owner), s.Why)

@@ -171,6 +171,26 @@ func TestPartsAndPhotosUpload(t *testing.T) {
 	alex.must(1, "part", "add", "J-1001", "--sku", "X") // no --qty
 }
 
+// A job like one sam cannot see is said to exist, nothing more.
+func TestNewJobLikeOneYouCannotSeeSaysOnlyThatItExists(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	alex, sam := newDevice(t, srv), newDevice(t, srv)
+	alex.login("alex")
+	sam.login("sam")
+	var pump jobDetailJSON
+	alex.json(&pump, 0, "job", "show", "J-1001")
+	start := pump.Start.Local().Add(2 * time.Hour).Format("2006-01-02 15:04")
+	args := []string{"job", "new", "--customer", "harbor bakery", "--site", "12 Quay Street", "--title", "Pump still leaking", "--start", start}
+	r := sam.must(2, args...)
+	contains(t, "job new", r.stderr, "looks like a job that exists", "A job you cannot see is booked for the same customer and site that day: ask the office", "--force")
+	for _, leak := range []string{"J-1001", "alex", "Replace pump seal", "New job"} {
+		if strings.Contains(r.stderr, leak) {
+			t.Errorf("sam is told %q of a job he cannot see:\n%s", leak, r.stderr)
+		}
+	}
+}
+
 func TestNewJobWarnsAboutDuplicates(t *testing.T) {
 	t.Parallel()
 	alex := newDevice(t, newServer(t))
