@@ -104,7 +104,20 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) {
 // copies of the records they wrote. Those records are marked as answered to
 // that device, whose pulls may then leave them out: the caller must deliver
 // the copies.
+//
+// actor's device is bound to actor's user, as a sign-in binds it, so that
+// nobody can later sign in as that device; a device bound to another user
+// is an error.
 func (s *Server) Push(ctx context.Context, actor contract.Actor, ops []contract.Operation) (contract.PushResponse, error) {
+	if err := s.store.Write(ctx, func(tx Tx) error {
+		owner, err := tx.BindDevice(actor.DeviceID, actor.UserID, s.now().UTC())
+		if err == nil && owner != actor.UserID {
+			err = fmt.Errorf("push: device %q belongs to another user", actor.DeviceID)
+		}
+		return err
+	}); err != nil {
+		return contract.PushResponse{}, err
+	}
 	out, _, err := s.push(ctx, actor, ops, true)
 	return out, err
 }

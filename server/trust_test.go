@@ -16,6 +16,8 @@ import (
 	"fieldsync/contract"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // loginAs signs in and returns the status and the raw answer, with the
@@ -474,4 +476,36 @@ func TestSignInIsThrottled(t *testing.T) {
 			t.Errorf("the count is %d, want 5: the failures of an hour ago forgotten", n)
 		}
 	})
+}
+
+// Devices that pushed through Server.Push rather than a sign-in (the
+// demo's seeding) are bound too: their ids are in the demo's records, and
+// whoever signed in with one first would take over its runs of edits.
+func TestDevicesThatPushedWithoutASignInAreBound(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.SeedDemo(context.Background(), srv, bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ts.Close()
+		st.Close()
+	})
+	e := &env{t: t, srv: srv, ts: ts, store: st}
+	resp, b := loginAs(t, e, "sam", server.DemoPassword, "demo-dana")
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("sam signing in as the demo's dana device: status %d %s, want 409", resp.StatusCode, b)
+	}
+	if resp, b := loginAs(t, e, "dana", server.DemoPassword, "demo-dana"); resp.StatusCode != http.StatusOK {
+		t.Errorf("dana signing in as her own demo device: status %d %s", resp.StatusCode, b)
+	}
 }
