@@ -125,7 +125,7 @@ type Record struct {
 	PastOwners   []string          `json:"past_owners,omitempty"` // jobs: earlier assignees, who still see it read only
 	Streaks      map[string]Streak `json:"streaks,omitempty"`     // group → the device writing it without interruption
 	OpenReviews  []string          `json:"open_reviews,omitempty"`
-	DuplicateOf  string            `json:"duplicate_of,omitempty"` // the job this one seems to repeat, or MatchUnseen
+	DuplicateOf  string            `json:"duplicate_of,omitempty"`  // the job this one seems to repeat, or MatchUnseen
 	AfterSignoff bool              `json:"after_signoff,omitempty"` // notes added to a signed-off job
 	ContentReady bool              `json:"content_ready,omitempty"` // photos: the server has the whole file
 
