@@ -2,56 +2,10 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
-	"sync/atomic"
 	"testing"
-
-	"fieldsync/contract"
-	"fieldsync/server"
-	"fieldsync/server/sqlitestore"
 )
-
-// gatedStore is the real SQLite store, refusing every write with ErrBusy
-// while closed is set, as a store under load does.
-type gatedStore struct {
-	server.Store
-	closed atomic.Bool
-}
-
-func (g *gatedStore) Write(ctx context.Context, fn func(server.Tx) error) error {
-	if g.closed.Load() {
-		return fmt.Errorf("write: %w", server.ErrBusy)
-	}
-	return g.Store.Write(ctx, fn)
-}
-
-// newGatedEnv is newEnv over a store whose writes can be refused.
-func newGatedEnv(t *testing.T) (*env, *gatedStore) {
-	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gatedStore{Store: st}
-	e := &env{t: t, store: st, users: map[string]contract.User{}, dir: dir}
-	if e.srv, err = server.New(server.Options{Store: g, BlobDir: filepath.Join(dir, "blobs")}); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []struct{ name, role string }{{"alex", "technician"}, {"dana", "dispatcher"}} {
-		e.addUser(u.name, u.role)
-	}
-	e.ts = httptest.NewServer(e.srv)
-	t.Cleanup(func() {
-		e.ts.Close()
-		st.Close()
-	})
-	return e, g
-}
 
 // TestAPhotoIsCompleteOnlyWhenItsRecordSaysSo: when the last chunk of a
 // photo is in place but the store cannot record the content as ready, the
@@ -73,7 +27,7 @@ func TestAPhotoIsCompleteOnlyWhenItsRecordSaysSo(t *testing.T) {
 	} {
 		t.Run(finish.name, func(t *testing.T) {
 			t.Parallel()
-			e, store := newGatedEnv(t)
+			e, store := newFlakyEnv(t)
 			dana, alex := e.login("dana", "office-pc"), e.login("alex", "alex-phone")
 			job := e.job(dana, e.customer(dana, "Harbor Bakery"), "alex", "Replace pump seal", "12 Quay Street", day)
 			photo := alex.photo(job, "seal.jpg", content)
@@ -83,7 +37,7 @@ func TestAPhotoIsCompleteOnlyWhenItsRecordSaysSo(t *testing.T) {
 				t.Fatalf("first chunk: status %d %+v %s", code, st, ed.Message)
 			}
 
-			store.closed.Store(true)
+			store.fail.Store(1 << 30) // every write refused until further notice
 			if code, _, ed := alex.upload(id, 4000, content[4000:]); code != http.StatusServiceUnavailable || !ed.Retry {
 				t.Fatalf("the last chunk while the store is busy: status %d %s, want 503 to retry", code, ed.Code)
 			}
@@ -107,7 +61,7 @@ func TestAPhotoIsCompleteOnlyWhenItsRecordSaysSo(t *testing.T) {
 				t.Errorf("the status says complete though finishing failed")
 			}
 
-			store.closed.Store(false)
+			store.fail.Store(0)
 			if code, _, _ := dana.upload(id, size, nil); code != http.StatusForbidden {
 				t.Errorf("the office finishing Alex's photo: status %d, want 403", code)
 			}
