@@ -32,14 +32,22 @@ type env struct {
 	ts    *httptest.Server
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvOver(t, nil) }
+
+// newEnvOver is newEnv over what wrap makes of the real store; nil wrap
+// leaves it as it is.
+func newEnvOver(t testing.TB, wrap func(server.Store) server.Store) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs")})
+	var store server.Store = st
+	if wrap != nil {
+		store = wrap(st)
+	}
+	srv, err := server.New(server.Options{Store: store, BlobDir: filepath.Join(dir, "blobs")})
 	if err != nil {
 		t.Fatal(err)
 	}

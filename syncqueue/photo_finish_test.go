@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,9 +14,6 @@ import (
 	"fieldsync/contract"
 	"fieldsync/localstore"
 	"fieldsync/server"
-	"fieldsync/server/sqlitestore"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // busyStore is the server's real SQLite store, refusing every write while
@@ -38,27 +33,12 @@ func (b *busyStore) Write(ctx context.Context, fn func(server.Tx) error) error {
 
 // newBusyEnv is newEnv over a store that can be made busy.
 func newBusyEnv(t *testing.T) (*env, *busyStore) {
-	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := &busyStore{Store: st}
-	srv, err := server.New(server.Options{Store: bs, BlobDir: filepath.Join(dir, "blobs")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.SeedDemo(context.Background(), srv, bcrypt.MinCost); err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{next: srv}
-	ts := httptest.NewServer(p)
-	t.Cleanup(func() {
-		ts.Close()
-		st.Close()
+	var bs *busyStore
+	e := newEnvOver(t, func(st server.Store) server.Store {
+		bs = &busyStore{Store: st}
+		return bs
 	})
-	return &env{t: t, srv: srv, proxy: p, ts: ts}, bs
+	return e, bs
 }
 
 // photoState is the device's own record of a photo's upload.
