@@ -516,11 +516,10 @@ func TestWhenTheServerIsGoneTheBannerSaysTheSyncFailedAndTheWorkIsKept(t *testin
 	}
 }
 
-func TestANewJobLikeAnExistingOneOffersThatOneBeforeCreating(t *testing.T) {
-	w := newWorld(t)
-	alex := w.signedIn("alex")
-	s := w.show(alex)
-	s.tap("New job")
+// newJobForHarborBakery picks Harbor Bakery in the open new-job form and
+// returns its entries: title, site, start, description.
+func newJobForHarborBakery(t *testing.T, s *user) []*widget.Entry {
+	t.Helper()
 	var customer *widget.Select
 	s.visit(func(o fyne.CanvasObject) {
 		if x, ok := o.(*widget.Select); ok && slices.Contains(x.Options, "Harbor Bakery") {
@@ -528,10 +527,18 @@ func TestANewJobLikeAnExistingOneOffersThatOneBeforeCreating(t *testing.T) {
 		}
 	})
 	if customer == nil {
-		t.Fatalf("no customer choice in the form; the screen shows:\n%s", strings.Join(s.texts(), "\n"))
+		t.Fatalf("no Harbor Bakery in the form; the screen shows:\n%s", strings.Join(s.texts(), "\n"))
 	}
 	customer.SetSelected("Harbor Bakery")
-	form := s.entries() // title, site, start, description
+	return s.entries()
+}
+
+func TestANewJobLikeAnExistingOneOffersThatOneBeforeCreating(t *testing.T) {
+	w := newWorld(t)
+	alex := w.signedIn("alex")
+	s := w.show(alex)
+	s.tap("New job")
+	form := newJobForHarborBakery(t, s)
 	if len(form) != 4 || form[2].Text != "2026-11-24 12:00" {
 		t.Fatalf("the form's entries are %d, start %q", len(form), form[2].Text)
 	}
@@ -706,17 +713,7 @@ func TestANewJobLikeOneTheUserCannotSeeSaysOnlyThatItExists(t *testing.T) {
 	sam := w.signedIn("sam") // alex's J-1001 is at 12 Quay Street today; sam cannot see it
 	s := w.show(sam)
 	s.tap("New job")
-	var customer *widget.Select
-	s.visit(func(o fyne.CanvasObject) {
-		if x, ok := o.(*widget.Select); ok && slices.Contains(x.Options, "Harbor Bakery") {
-			customer = x
-		}
-	})
-	if customer == nil {
-		t.Fatalf("no Harbor Bakery in sam's form; the screen shows:\n%s", strings.Join(s.texts(), "\n"))
-	}
-	customer.SetSelected("Harbor Bakery")
-	form := s.entries()
+	form := newJobForHarborBakery(t, s)
 	s.typeInto(form[0], "Pump still leaking")
 	s.typeInto(form[1], "12 Quay Street")
 	s.typeInto(form[2], "2026-11-24 15:00")
