@@ -32,7 +32,10 @@ func main() {
 	a.SetIcon(assets.Icon)
 	u, err := ui.Start(a, l)
 	if err != nil {
-		log.Fatal(err)
+		log.Print(err)
+		ui.ShowStartProblem(a, l.Title, err)
+		a.Run()
+		return
 	}
 	a.Run()
 	if err := u.Stop(); err != nil {

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/widget"
 
 	fsapp "fieldsync/app"
 )
@@ -67,4 +70,24 @@ func (u *UI) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return u.core.Close(ctx)
+}
+
+// ShowStartProblem shows, in place of the app, why it could not start:
+// a store file that is not a whole FieldSync store, say. The message names
+// the file and what to do; the app changes nothing on disk. The caller
+// runs the app so that the window stays until the user closes it.
+func ShowStartProblem(a fyne.App, title string, err error) fyne.Window {
+	if title == "" {
+		title = "FieldSync"
+	}
+	w := a.NewWindow(title)
+	msg := widget.NewLabel(err.Error())
+	msg.Wrapping = fyne.TextWrapWord
+	w.SetContent(container.NewBorder(
+		widget.NewLabelWithStyle("FieldSync could not start", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		container.NewHBox(layout.NewSpacer(), widget.NewButton("Close", w.Close)),
+		nil, nil, msg))
+	w.Resize(fyne.NewSize(520, 240))
+	w.Show()
+	return w
 }
