@@ -23,7 +23,7 @@ func (e *env) user(name string) contract.User {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	resp, err := c.Login(context.Background(), name, server.DemoPassword, "seed")
+	resp, err := c.Login(context.Background(), name, server.DemoPassword, "seed-login-"+name)
 	if err != nil {
 		e.t.Fatal(err)
 	}
