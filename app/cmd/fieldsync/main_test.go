@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,31 +14,10 @@ import (
 
 	"fieldsync/contract"
 	"fieldsync/server"
-	"fieldsync/server/sqlitestore"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // newServer starts a seeded demo server on loopback and returns its URL.
-func newServer(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.SeedDemo(context.Background(), srv, bcrypt.MinCost); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	return ts.URL
-}
+func newServer(t *testing.T) string { return newServerWithRules(t, nil) }
 
 // device is one store directory the command runs against.
 type device struct {

@@ -17,21 +17,27 @@ import (
 )
 
 // newServerWithRules starts a seeded demo server whose rules are the
-// default ones with replace applied, and returns its URL.
+// default ones with replace applied (nil: the default rules), and returns
+// its URL.
 func newServerWithRules(t *testing.T, replace *strings.Replacer) string {
 	t.Helper()
-	text := replace.Replace(contract.DefaultRulesText())
-	rules, err := contract.ParseRules("test.rules", text)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
+	opts := server.Options{BlobDir: filepath.Join(dir, "blobs")}
+	if replace != nil {
+		opts.RulesText = replace.Replace(contract.DefaultRulesText())
+		rules, err := contract.ParseRules("test.rules", opts.RulesText)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Rules = rules
+	}
 	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs"), Rules: rules, RulesText: text})
+	opts.Store = st
+	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
