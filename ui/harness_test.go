@@ -105,7 +105,11 @@ type world struct {
 	n   int // devices opened
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { return newWorldWith(t, server.Options{}) }
+
+// newWorldWith is newWorld with server options of the test's (rules, say);
+// the store, blob directory and clock are the world's.
+func newWorldWith(t *testing.T, opts server.Options) *world {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
@@ -113,7 +117,8 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs"), Now: clock})
+	opts.Store, opts.BlobDir, opts.Now = st, filepath.Join(dir, "blobs"), clock
+	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,17 +2,12 @@ package ui
 
 import (
 	"context"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"golang.org/x/crypto/bcrypt"
 
 	fsapp "fieldsync/app"
 	"fieldsync/contract"
 	"fieldsync/server"
-	"fieldsync/server/sqlitestore"
 )
 
 // newWorldWhereCustomersNeedReview is newWorld with rules under which two
@@ -25,22 +20,7 @@ func newWorldWhereCustomersNeedReview(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs"), Now: clock, Rules: rules, RulesText: text})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.SeedDemo(context.Background(), srv, bcrypt.MinCost); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	return &world{t: t, app: newTestApp(t), srv: srv, ts: ts, url: ts.URL, dir: dir}
+	return newWorldWith(t, server.Options{Rules: rules, RulesText: text})
 }
 
 func customerID(t *testing.T, core *fsapp.App, name string) string {
