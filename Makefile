@@ -44,10 +44,10 @@ crosscheck:
 	scripts/bindcheck
 
 fuzz:
-	go test -run '^$$' -fuzz '^FuzzParseRules$$' -fuzztime $(FUZZTIME) ./contract
-	go test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./contract
-	go test -run '^$$' -fuzz '^FuzzReadRecordHead$$' -fuzztime $(FUZZTIME) ./contract
-	go test -run '^$$' -fuzz '^FuzzDecodePushRequest$$' -fuzztime $(FUZZTIME) ./contract
+	go test -run '^$$' -fuzz '^FuzzParseRules$$' -fuzztime $(FUZZTIME) ./contract/rulebook
+	go test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./contract/engine
+	go test -run '^$$' -fuzz '^FuzzReadRecordHead$$' -fuzztime $(FUZZTIME) ./internal/wirejson
+	go test -run '^$$' -fuzz '^FuzzDecodePushRequest$$' -fuzztime $(FUZZTIME) ./internal/wirejson
 	go test -run '^$$' -fuzz '^FuzzPush$$' -fuzztime $(FUZZTIME) ./server
 	go test -run '^$$' -fuzz '^FuzzPullCursor$$' -fuzztime $(FUZZTIME) ./server
 	go test -run '^$$' -fuzz '^FuzzUploadRanges$$' -fuzztime $(FUZZTIME) ./server

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/engine"
+	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
 	"fieldsync/syncqueue"
 )
@@ -46,8 +48,8 @@ type App struct {
 
 	mu      sync.RWMutex
 	device  string // changes when the device changes hands (Reset)
-	rules   *contract.Rules
-	engine  *contract.Engine
+	rules   *rulebook.Rules
+	engine  *engine.Engine
 	session localstore.Session
 	signed  bool
 	// users mirrors the store's people: the rebaser runs inside the
@@ -95,7 +97,7 @@ func Open(dir string, cfg Config) (*App, error) {
 	a.session, a.signed = sess, signed
 	rules, ok, err := st.Rules()
 	if err != nil || !ok {
-		rules = contract.DefaultRules()
+		rules = rulebook.Default()
 	}
 	a.setRules(rules)
 	if a.users, err = st.Users(); err != nil {
@@ -160,26 +162,26 @@ func (a *App) reset(deviceID string) error {
 	return nil
 }
 
-func (a *App) setRules(r *contract.Rules) {
+func (a *App) setRules(r *rulebook.Rules) {
 	a.mu.Lock()
-	a.rules, a.engine = r, contract.NewEngine(r)
+	a.rules, a.engine = r, engine.New(r)
 	a.mu.Unlock()
 }
 
-func (a *App) currentRules() *contract.Rules {
+func (a *App) currentRules() *rulebook.Rules {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.rules
 }
 
-func (a *App) eng() *contract.Engine {
+func (a *App) eng() *engine.Engine {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.engine
 }
 
 // Rules are the rules in force, as last fetched from the server.
-func (a *App) Rules() *contract.Rules { return a.currentRules() }
+func (a *App) Rules() *rulebook.Rules { return a.currentRules() }
 
 // Me returns who is signed in.
 func (a *App) Me() (contract.User, bool) {
@@ -191,13 +193,13 @@ func (a *App) Me() (contract.User, bool) {
 // ServerURL is the server this device talks to.
 func (a *App) ServerURL() string { return a.client.BaseURL() }
 
-func (a *App) actor() (contract.Actor, error) {
+func (a *App) actor() (engine.Actor, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	if !a.signed {
-		return contract.Actor{}, ErrNotSignedIn
+		return engine.Actor{}, ErrNotSignedIn
 	}
-	return contract.Actor{UserID: a.session.User.ID, Role: a.session.User.Role, DeviceID: a.device}, nil
+	return engine.Actor{UserID: a.session.User.ID, Role: a.session.User.Role, DeviceID: a.device}, nil
 }
 
 // myID is the signed-in user's id, or "".

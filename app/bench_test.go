@@ -10,6 +10,7 @@ import (
 
 	"fieldsync/app"
 	"fieldsync/contract"
+	"fieldsync/contract/engine"
 	"fieldsync/server"
 	"fieldsync/syncqueue"
 
@@ -37,9 +38,9 @@ func (e *env) seedJobs(jobs, notesPerJob int, assignee string) []string {
 	e.t.Helper()
 	ctx := context.Background()
 	dana, tech := e.user("dana"), e.user(assignee)
-	danaActor := contract.Actor{UserID: dana.ID, Role: dana.Role, DeviceID: "seed-dana"}
-	techActor := contract.Actor{UserID: tech.ID, Role: tech.Role, DeviceID: "seed-" + assignee}
-	push := func(actor contract.Actor, ops []contract.Operation) {
+	danaActor := engine.Actor{UserID: dana.ID, Role: dana.Role, DeviceID: "seed-dana"}
+	techActor := engine.Actor{UserID: tech.ID, Role: tech.Role, DeviceID: "seed-" + assignee}
+	push := func(actor engine.Actor, ops []contract.Operation) {
 		for len(ops) > 0 {
 			n := min(500, len(ops))
 			res, err := e.srv.Push(ctx, actor, ops[:n])
@@ -77,7 +78,7 @@ func (e *env) seedJobs(jobs, notesPerJob int, assignee string) []string {
 	return ids
 }
 
-func seedOp(actor contract.Actor, typ, id string, action contract.Action, values map[string]any) contract.Operation {
+func seedOp(actor engine.Actor, typ, id string, action contract.Action, values map[string]any) contract.Operation {
 	op := probeOp(typ, id, action, nil, values)
 	op.DeviceID = actor.DeviceID
 	return op

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/engine"
+	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
 
 	"github.com/google/uuid"
@@ -40,7 +42,7 @@ func (a *App) rebase(server, parent *contract.Record, ops []contract.Operation) 
 			}
 		}
 		me.DeviceID = op.DeviceID
-		d := e.Decide(contract.Situation{Actor: me, Op: &op, Current: view, Parent: parent, Now: op.DeviceTime})
+		d := e.Decide(engine.Situation{Actor: me, Op: &op, Current: view, Parent: parent, Now: op.DeviceTime})
 		if d.Outcome == contract.Applied && d.Record != nil {
 			view = d.Record
 			if view.OwnerName == "" && view.Owner != "" {
@@ -60,7 +62,7 @@ func (d localDirectory) UserRole(id string) (string, bool) {
 	return u.Role, ok
 }
 
-func (d localDirectory) Lookup(actor contract.Actor, typ, id string) (bool, bool) {
+func (d localDirectory) Lookup(actor engine.Actor, typ, id string) (bool, bool) {
 	e, err := d.a.store.Record(id)
 	if err != nil || e == nil || e.View.Type != typ {
 		return false, false
@@ -129,7 +131,7 @@ func (a *App) submit(op contract.Operation, photo *localstore.Photo) (*contract.
 			parent = pe.View
 		}
 	}
-	d := a.eng().Decide(contract.Situation{Actor: me, Op: &op, Current: cur, Parent: parent, Dir: localDirectory{a}, Now: a.cfg.Now()})
+	d := a.eng().Decide(engine.Situation{Actor: me, Op: &op, Current: cur, Parent: parent, Dir: localDirectory{a}, Now: a.cfg.Now()})
 	if err := refusal(d); err != nil {
 		return nil, err
 	}
@@ -148,7 +150,7 @@ func (a *App) submit(op contract.Operation, photo *localstore.Photo) (*contract.
 // refuse, or one it already knows would only be held because the record
 // moved to someone else or was voided. Edits made before the device heard
 // of that are already queued and go to review; new ones are refused here.
-func refusal(d contract.Decision) error {
+func refusal(d engine.Decision) error {
 	switch {
 	case d.Outcome == contract.Refused:
 		return contract.Errorf(d.Code, "%s", d.Message)
@@ -202,25 +204,25 @@ func (a *App) values(typ string, in map[string]any) (map[string]json.RawMessage,
 func typed(typ, s string) any {
 	s = strings.TrimSpace(s)
 	switch typ {
-	case contract.TypeInt, contract.TypeCount:
+	case rulebook.TypeInt, rulebook.TypeCount:
 		var n json.Number = json.Number(s)
 		if _, err := n.Int64(); err == nil {
 			return n
 		}
-	case contract.TypeBool:
+	case rulebook.TypeBool:
 		switch strings.ToLower(s) {
 		case "true", "yes":
 			return true
 		case "false", "no":
 			return false
 		}
-	case contract.TypeTime:
+	case rulebook.TypeTime:
 		for _, layout := range []string{time.RFC3339, "2006-01-02 15:04", "2006-01-02T15:04", time.DateOnly} {
 			if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
 				return t.UTC().Format(time.RFC3339)
 			}
 		}
-	case contract.TypeUsers:
+	case rulebook.TypeUsers:
 		if s == "" {
 			return []string{}
 		}
@@ -276,7 +278,7 @@ func (a *App) SetFields(ref string, fields map[string]any) (*contract.Record, er
 		if rr.Field(k) == nil {
 			continue
 		}
-		canon, err := contract.Canonical(rr.Field(k), v, rr.Machine, a.currentRules().Limits)
+		canon, err := rulebook.Canonical(rr.Field(k), v, rr.Machine, a.currentRules().Limits)
 		if err != nil {
 			return nil, contract.Errorf(contract.CodeBadValue, "%v", err)
 		}
@@ -356,7 +358,7 @@ func (a *App) submitAll(ops []contract.Operation) (*contract.Record, error) {
 		}
 	}
 	for i := range ops {
-		d := a.eng().Decide(contract.Situation{Actor: me, Op: &ops[i], Current: cur, Parent: parent, Dir: localDirectory{a}, Now: a.cfg.Now()})
+		d := a.eng().Decide(engine.Situation{Actor: me, Op: &ops[i], Current: cur, Parent: parent, Dir: localDirectory{a}, Now: a.cfg.Now()})
 		if err := refusal(d); err != nil {
 			return nil, err
 		}

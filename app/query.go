@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
 	"fieldsync/syncqueue"
 )
@@ -173,17 +174,17 @@ func (a *App) Job(ref string) (*JobDetail, error) {
 	rr := a.currentRules().Record("job")
 	for _, g := range rr.Groups {
 		ok, why := a.eng().MayEdit(actor, v, nil, g.Name)
-		grp := Group{Name: g.Name, Policy: contract.PolicyWords(g.Policy), Editable: ok, Why: why}
+		grp := Group{Name: g.Name, Policy: rulebook.PolicyWords(g.Policy), Editable: ok, Why: why}
 		for _, f := range g.Fields {
 			grp.Fields = append(grp.Fields, f.Name)
 		}
-		if g.Policy == contract.PolicyAppend && ok {
+		if g.Policy == rulebook.PolicyAppend && ok {
 			grp.Why = ""
 		}
 		if g.Name == "summary" {
 			grp.Policy = "Office edits win if both change it"
 		}
-		if rr.Lock != nil && !rr.Lock.Exempt(g.Name) && g.Policy != contract.PolicyAppend && grp.Editable {
+		if rr.Lock != nil && !rr.Lock.Exempt(g.Name) && g.Policy != rulebook.PolicyAppend && grp.Editable {
 			grp.Policy += "; locked after sign-off"
 		}
 		d.Groups = append(d.Groups, grp)

@@ -1,9 +1,12 @@
-// Package contract is what a FieldSync device and the FieldSync server agree
-// on: the JSON wire types of the /v1 protocol, the sync rules as data, and the
-// rules engine that decides what an operation from a device does.
+// Package contract is the /v1 protocol a FieldSync device and the FieldSync
+// server speak: the JSON wire types, the error codes and kinds that say
+// whether a retry can help, the plain helpers for field values, and the
+// protocol version (Protocol) that login and rules answers carry.
 //
-// The server runs the engine to apply, hold or refuse each operation; a device
-// runs the same engine against its local copy to refuse at once what the
-// server would refuse. The package imports only the standard library so that
-// both sides, and native bindings, can share it without cycles.
+// What the two sides share beyond the wire lives in the subpackages, one
+// concern each: rulebook holds the sync rules as data (model, rules-file
+// parser, default rules, printer) and engine decides what an operation does
+// under them. All three import only the standard library (and each other,
+// downward: engine → rulebook → contract), so the server, the device code and
+// the native bindings share them without cycles.
 package contract

@@ -6,6 +6,12 @@ import (
 	"time"
 )
 
+// Protocol is the version of the /v1 protocol this build speaks. The login
+// and rules answers carry the server's, so a device can tell an older server
+// (a smaller number, or none at all) from a newer one. The history of the
+// numbers is in docs/protocol.md.
+const Protocol = 1
+
 // Action is what an operation does to its record.
 type Action string
 
@@ -313,6 +319,7 @@ type LoginRequest struct {
 
 // LoginResponse is the answer to a successful login.
 type LoginResponse struct {
+	Protocol  int       `json:"protocol"`
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
 	User      User      `json:"user"`
@@ -400,10 +407,12 @@ type UsersResponse struct {
 	Users []User `json:"users"`
 }
 
-// RulesResponse carries the rules in force, as data and as text.
+// RulesResponse carries the rules in force, as data and as text. Rules is
+// the JSON of package rulebook's Rules; the wire types do not depend on it.
 type RulesResponse struct {
-	Rules *Rules `json:"rules"`
-	Text  string `json:"text"`
+	Protocol int             `json:"protocol"`
+	Rules    json.RawMessage `json:"rules"`
+	Text     string          `json:"text"`
 }
 
 // ErrorBody is the body of every 4xx and 5xx answer.

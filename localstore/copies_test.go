@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/internal/wirejson"
 	"fieldsync/localstore"
 
 	"github.com/google/uuid"
@@ -20,7 +21,7 @@ import (
 // copyOf is a record as a push answer carries it.
 func copyOf(t testing.TB, rec contract.Record) json.RawMessage {
 	t.Helper()
-	b, err := contract.MarshalRecord(&rec)
+	b, err := wirejson.MarshalRecord(&rec)
 	if err != nil {
 		t.Fatal(err)
 	}

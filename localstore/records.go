@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/internal/wirejson"
 )
 
 // Entry is a record as the device holds it.
@@ -251,14 +252,14 @@ func putRecord(ex querier, id string, server, view *contract.Record) error {
 	if server != nil {
 		seq = server.Seq
 		var err error
-		if sb, err = contract.MarshalRecord(server); err != nil {
+		if sb, err = wirejson.MarshalRecord(server); err != nil {
 			return err
 		}
 	}
 	vb := sameAsServer
 	if view != server || server == nil {
 		var err error
-		if vb, err = contract.MarshalRecord(view); err != nil {
+		if vb, err = wirejson.MarshalRecord(view); err != nil {
 			return err
 		}
 	}
@@ -431,10 +432,10 @@ func (s *Store) NoteAttempt(seqs []int64, reason string) error {
 // Held and refused ones stay for the user; a refusal that a retry may cure
 // stays queued.
 func (s *Store) SaveResults(results []contract.Result, copies []json.RawMessage) error {
-	heads := make([]contract.RecordHead, len(copies))
+	heads := make([]wirejson.RecordHead, len(copies))
 	copied := make([]string, len(copies))
 	for i, doc := range copies {
-		h, err := contract.ReadRecordHead(doc)
+		h, err := wirejson.ReadRecordHead(doc)
 		if err != nil || h.ID == "" || h.Type == "" {
 			return fmt.Errorf("save results: the server sent a record copy that is not a record: %.80s", doc)
 		}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 
 	_ "modernc.org/sqlite"
 )
@@ -294,8 +295,8 @@ func (s *Store) Setting(key string, v any) (bool, error) { return s.getMeta("set
 func (s *Store) SetSetting(key string, v any) error { return setMeta(s.db, "setting:"+key, v) }
 
 // Rules returns the rules last fetched from the server, or false.
-func (s *Store) Rules() (*contract.Rules, bool, error) {
-	var r contract.Rules
+func (s *Store) Rules() (*rulebook.Rules, bool, error) {
+	var r rulebook.Rules
 	ok, err := s.getMeta("rules", &r)
 	if err != nil || !ok {
 		return nil, false, err
@@ -307,7 +308,7 @@ func (s *Store) Rules() (*contract.Rules, bool, error) {
 }
 
 // SetRules saves the rules fetched from the server.
-func (s *Store) SetRules(r *contract.Rules) error { return setMeta(s.db, "rules", r) }
+func (s *Store) SetRules(r *rulebook.Rules) error { return setMeta(s.db, "rules", r) }
 
 // Cursor returns the pull cursor.
 func (s *Store) Cursor() (string, error) {

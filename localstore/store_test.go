@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
 
 	"github.com/google/uuid"
@@ -221,7 +222,7 @@ func TestSessionSettingsRulesAndUsers(t *testing.T) {
 	if err := st.SetSession(sess); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetRules(contract.DefaultRules()); err != nil {
+	if err := st.SetRules(rulebook.Default()); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.SetUsers([]contract.User{{ID: "u1", Name: "alex"}, {ID: "u2", Name: "sam"}}); err != nil {
@@ -271,7 +272,7 @@ func TestResetForgetsTheServersDataAndPendingEdits(t *testing.T) {
 	if err := st.SetHistory(job, []contract.Change{{ID: 1, RecordID: job}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetRules(contract.DefaultRules()); err != nil {
+	if err := st.SetRules(rulebook.Default()); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.SetUsers([]contract.User{{ID: "u1"}}); err != nil {

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/engine"
+	"fieldsync/contract/rulebook"
+	"fieldsync/internal/wirejson"
 
 	"github.com/google/uuid"
 )
@@ -114,7 +117,7 @@ func (a *applier) send(w *writes) error {
 		rw := &w.records[i]
 		if rw.Doc == nil {
 			var err error
-			if rw.Doc, err = contract.MarshalRecord(rw.Record); err != nil {
+			if rw.Doc, err = wirejson.MarshalRecord(rw.Record); err != nil {
 				return err
 			}
 		}
@@ -128,7 +131,7 @@ func (a *applier) send(w *writes) error {
 		sr := &w.results[i]
 		if sr.Doc == nil {
 			var err error
-			if sr.Doc, err = contract.MarshalResult(&sr.Result); err != nil {
+			if sr.Doc, err = wirejson.MarshalResult(&sr.Result); err != nil {
 				return err
 			}
 		}
@@ -304,7 +307,7 @@ func (a *applier) result(opID string) (*StoredResult, error) {
 // applyBatch applies each operation on its own, so one operation that fails
 // inside the server never undoes or blocks the others. It returns an error
 // only when the batch's writes cannot be stored; then nothing is kept.
-func (a *applier) applyBatch(actor contract.Actor, ops []contract.Operation) (contract.PushResponse, error) {
+func (a *applier) applyBatch(actor engine.Actor, ops []contract.Operation) (contract.PushResponse, error) {
 	var none contract.PushResponse
 	results := make([]contract.Result, len(ops))
 	if err := a.prefetch(ops); err != nil {
@@ -370,7 +373,7 @@ func (a *applier) copyAgain(first *contract.Result) error {
 // batch: those written for the caller's device and those replayed
 // operations name, each once, when the caller may see them. A record the
 // caller no longer sees is not marked as answered to it.
-func (a *applier) copies(actor contract.Actor) ([]json.RawMessage, error) {
+func (a *applier) copies(actor engine.Actor) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, 0, len(a.copied))
 	seen := make(map[string]bool, len(a.copied))
 	var hidden []string
@@ -414,7 +417,7 @@ func (a *applier) copies(actor contract.Actor) ([]json.RawMessage, error) {
 			}
 		}
 		if doc == nil || a.touched {
-			if doc, err = contract.MarshalRecord(rec); err != nil {
+			if doc, err = wirejson.MarshalRecord(rec); err != nil {
 				return nil, err
 			}
 		}
@@ -430,7 +433,7 @@ func (a *applier) copies(actor contract.Actor) ([]json.RawMessage, error) {
 
 // apply decides one operation and stores its effects, its result and its
 // change-log rows. A replayed operation id returns the stored result.
-func (a *applier) apply(actor contract.Actor, op *contract.Operation) (contract.Result, error) {
+func (a *applier) apply(actor engine.Actor, op *contract.Operation) (contract.Result, error) {
 	// The device is the session's: an operation that names another is
 	// refused, so that nobody's edits pass as another device's (streaks,
 	// duplicate checks and the change log all go by device). The refusal
@@ -490,7 +493,7 @@ func refused(op *contract.Operation, code contract.Code, format string, args ...
 		Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-func (a *applier) decide(actor contract.Actor, op *contract.Operation) (contract.Result, error) {
+func (a *applier) decide(actor engine.Actor, op *contract.Operation) (contract.Result, error) {
 	rules := a.s.rules
 	var cur, parent *contract.Record
 	var err error
@@ -517,7 +520,7 @@ func (a *applier) decide(actor contract.Actor, op *contract.Operation) (contract
 		}
 	}
 	dir := &txDirectory{a: a}
-	dec := a.s.engine.Decide(contract.Situation{Actor: actor, Op: op, Current: cur, Parent: parent, Dir: dir, Now: a.now})
+	dec := a.s.engine.Decide(engine.Situation{Actor: actor, Op: op, Current: cur, Parent: parent, Dir: dir, Now: a.now})
 	if dir.err != nil {
 		return contract.Result{}, dir.err
 	}
@@ -572,7 +575,7 @@ func (a *applier) decide(actor contract.Actor, op *contract.Operation) (contract
 // records it may repeat, returning a duplicate-suspect review to store and
 // the number of the record it seems to repeat, when actor may see that
 // record ("" when not).
-func (a *applier) created(actor contract.Actor, rec *contract.Record) (*contract.Review, string, error) {
+func (a *applier) created(actor engine.Actor, rec *contract.Record) (*contract.Review, string, error) {
 	rr := a.s.rules.Record(rec.Type)
 	if rr.Number != "" {
 		db, err := a.db()
@@ -628,7 +631,7 @@ func words(fields []string) string {
 
 // save stores rec (a new record when before is nil) with a new sequence
 // number, its change-log rows and who may see it.
-func (a *applier) save(before, rec *contract.Record, op *contract.Operation, actor contract.Actor, changes []contract.FieldChange, note string) error {
+func (a *applier) save(before, rec *contract.Record, op *contract.Operation, actor engine.Actor, changes []engine.FieldChange, note string) error {
 	rec.Seq = a.tx.NextSeq()
 	rec.UpdatedAt = a.now
 	var parent *contract.Record
@@ -679,10 +682,10 @@ func (a *applier) save(before, rec *contract.Record, op *contract.Operation, act
 
 // touchesRefs reports whether changes set a field that names users or
 // records: the fields that decide who is on a record and what it links to.
-func (a *applier) touchesRefs(rec *contract.Record, changes []contract.FieldChange) bool {
+func (a *applier) touchesRefs(rec *contract.Record, changes []engine.FieldChange) bool {
 	rr := a.s.rules.Record(rec.Type)
 	for _, c := range changes {
-		if f := rr.Field(c.Field); f != nil && (f.Type == contract.TypeUser || f.Type == contract.TypeUsers || a.s.rules.Record(f.Type) != nil) {
+		if f := rr.Field(c.Field); f != nil && (f.Type == rulebook.TypeUser || f.Type == rulebook.TypeUsers || a.s.rules.Record(f.Type) != nil) {
 			return true
 		}
 	}
@@ -765,7 +768,7 @@ func (a *applier) groupState(rec *contract.Record, group string, last *contract.
 
 // hold puts a held operation into the open review item of its group, making
 // the item when there is none, and marks the record as needing review.
-func (a *applier) hold(actor contract.Actor, op *contract.Operation, dec contract.Decision) (*contract.Review, error) {
+func (a *applier) hold(actor engine.Actor, op *contract.Operation, dec engine.Decision) (*contract.Review, error) {
 	on := dec.ReviewOn
 	db, err := a.db()
 	if err != nil {
@@ -828,7 +831,7 @@ func recordTitle(rec *contract.Record) string {
 }
 
 // visible reports whether actor may see rec, as this transaction has it.
-func (a *applier) visible(actor contract.Actor, rec *contract.Record) (bool, error) {
+func (a *applier) visible(actor engine.Actor, rec *contract.Record) (bool, error) {
 	var parent *contract.Record
 	if rec.ParentID != "" {
 		var err error
@@ -847,7 +850,7 @@ func (a *applier) visible(actor contract.Actor, rec *contract.Record) (bool, err
 }
 
 // reason says in plain words why a review item exists.
-func (a *applier) reason(dec contract.Decision, op *contract.Operation, actor contract.Actor) string {
+func (a *applier) reason(dec engine.Decision, op *contract.Operation, actor engine.Actor) string {
 	who := a.name(actor.UserID)
 	if who == "" {
 		who = "A user"
@@ -879,7 +882,7 @@ func (d *txDirectory) UserRole(id string) (string, bool) {
 	return u.Role, true
 }
 
-func (d *txDirectory) Lookup(actor contract.Actor, typ, id string) (bool, bool) {
+func (d *txDirectory) Lookup(actor engine.Actor, typ, id string) (bool, bool) {
 	rec, err := d.a.record(id)
 	if err != nil {
 		d.err = err

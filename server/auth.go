@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"fieldsync/contract"
+	"fieldsync/contract/engine"
+	"fieldsync/contract/rulebook"
 
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
@@ -21,7 +23,7 @@ import (
 
 // caller is who sent an authenticated request.
 type caller struct {
-	actor   contract.Actor
+	actor   engine.Actor
 	user    UserRow
 	session Session
 }
@@ -64,7 +66,7 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 		case user.Disabled:
 			unauthorized(w, "this account is disabled")
 		default:
-			h(w, r, &caller{actor: contract.Actor{UserID: user.ID, Role: user.Role, DeviceID: sess.DeviceID}, user: *user, session: *sess})
+			h(w, r, &caller{actor: engine.Actor{UserID: user.ID, Role: user.Role, DeviceID: sess.DeviceID}, user: *user, session: *sess})
 		}
 	}
 }
@@ -177,7 +179,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.logins.WithLabelValues("ok").Inc()
 	s.log.Info("login", "user", user.Name, "device", req.DeviceID)
-	writeJSON(w, http.StatusOK, contract.LoginResponse{Token: token, ExpiresAt: sess.ExpiresAt, User: user.User})
+	writeJSON(w, http.StatusOK, contract.LoginResponse{Protocol: contract.Protocol, Token: token, ExpiresAt: sess.ExpiresAt, User: user.User})
 }
 
 // isControl reports a control character, which has no place in an id.
@@ -206,7 +208,7 @@ type NewUser struct {
 
 // AddUser checks and stores a new user, with the password hashed, and
 // returns it.
-func AddUser(ctx context.Context, st Store, rules *contract.Rules, nu NewUser) (contract.User, error) {
+func AddUser(ctx context.Context, st Store, rules *rulebook.Rules, nu NewUser) (contract.User, error) {
 	name := strings.TrimSpace(nu.Name)
 	switch {
 	case name == "" || len(name) > 64 || strings.ContainsAny(name, " \t\r\n/\\"):

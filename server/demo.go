@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/engine"
 
 	"github.com/google/uuid"
 )
@@ -78,9 +79,9 @@ type demo struct {
 	versions map[string]map[string]int64
 }
 
-func (d *demo) actor(name string) contract.Actor {
+func (d *demo) actor(name string) engine.Actor {
 	u := d.users[name]
-	return contract.Actor{UserID: u.ID, Role: u.Role, DeviceID: "demo-" + name}
+	return engine.Actor{UserID: u.ID, Role: u.Role, DeviceID: "demo-" + name}
 }
 
 // push sends one operation and remembers the versions it produced.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/engine"
+	"fieldsync/internal/wirejson"
 )
 
 func timeNow() time.Time { return time.Now().UTC() }
@@ -35,7 +37,7 @@ func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request, c *caller) 
 }
 
 func (s *Server) handleRules(w http.ResponseWriter, r *http.Request, c *caller) {
-	writeJSON(w, http.StatusOK, contract.RulesResponse{Rules: s.rules, Text: s.text})
+	writeJSON(w, http.StatusOK, contract.RulesResponse{Protocol: contract.Protocol, Rules: s.rulesJSON, Text: s.text})
 }
 
 func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -45,7 +47,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	// Requests of the usual shape are read without reflection; anything
 	// else goes through encoding/json, which words the errors.
-	req, ok := contract.DecodePushRequest(body)
+	req, ok := wirejson.DecodePushRequest(body)
 	if !ok && !decodeJSON(w, body, &req) {
 		return
 	}
@@ -68,7 +70,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) {
 	for i := range out.Results {
 		if docs[i] == nil {
 			var err error
-			if docs[i], err = contract.MarshalResult(&out.Results[i]); err != nil {
+			if docs[i], err = wirejson.MarshalResult(&out.Results[i]); err != nil {
 				s.storeError(w, r, err)
 				return
 			}
@@ -108,7 +110,7 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) {
 // actor's device is bound to actor's user, as a sign-in binds it, so that
 // nobody can later sign in as that device; a device bound to another user
 // is an error.
-func (s *Server) Push(ctx context.Context, actor contract.Actor, ops []contract.Operation) (contract.PushResponse, error) {
+func (s *Server) Push(ctx context.Context, actor engine.Actor, ops []contract.Operation) (contract.PushResponse, error) {
 	if err := s.store.Write(ctx, func(tx Tx) error {
 		owner, err := tx.BindDevice(actor.DeviceID, actor.UserID, s.now().UTC())
 		if err == nil && owner != actor.UserID {
@@ -125,7 +127,7 @@ func (s *Server) Push(ctx context.Context, actor contract.Actor, ops []contract.
 // push applies a batch; with copies false the answer carries none and no
 // record is marked as answered. It also returns each result's JSON where
 // the store was given it (nil elsewhere), for the answer to reuse.
-func (s *Server) push(ctx context.Context, actor contract.Actor, ops []contract.Operation, copies bool) (contract.PushResponse, [][]byte, error) {
+func (s *Server) push(ctx context.Context, actor engine.Actor, ops []contract.Operation, copies bool) (contract.PushResponse, [][]byte, error) {
 	start := time.Now()
 	var out contract.PushResponse
 	var docs [][]byte

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fieldsync/contract"
+	"fieldsync/contract/engine"
 )
 
 // A suspected duplicate names the job it seems to repeat (a record's
@@ -66,7 +67,7 @@ func (m *matchSeer) hideReviewMatch(rv *contract.Review) error {
 
 // hideMatches hides, in records and reviews going to actor, the jobs they
 // seem to repeat that actor cannot see.
-func (s *Server) hideMatches(q Query, actor contract.Actor, recs []contract.Record, rvs []contract.Review) error {
+func (s *Server) hideMatches(q Query, actor engine.Actor, recs []contract.Record, rvs []contract.Review) error {
 	m := matchSeer{visible: func(id string) (bool, error) {
 		rec, err := q.Record(id)
 		if err != nil || rec == nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 )
 
 // photoFor loads the record whose content an upload request is about and
@@ -42,12 +43,12 @@ func (s *Server) photoFor(w http.ResponseWriter, r *http.Request, c *caller) (*c
 }
 
 // hasContent reports whether records of a type carry uploaded content.
-func hasContent(rr *contract.RecordRule) bool {
+func hasContent(rr *rulebook.RecordRule) bool {
 	if rr == nil {
 		return false
 	}
 	sha, size := rr.Field("sha256"), rr.Field("size")
-	return sha != nil && sha.Type == contract.TypeSHA256 && size != nil
+	return sha != nil && sha.Type == rulebook.TypeSHA256 && size != nil
 }
 
 // uploadStatus says how much of a photo's content the server has, and

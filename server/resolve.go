@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"fieldsync/contract"
+	"fieldsync/contract/engine"
+	"fieldsync/contract/rulebook"
 )
 
 // resolveValues is what a resolve operation carries in its values.
@@ -18,7 +20,7 @@ type resolveValues struct {
 
 // resolve settles a review item. The resolution is an ordinary versioned
 // change of the record; the item stays in history, marked resolved.
-func (a *applier) resolve(actor contract.Actor, op *contract.Operation) (contract.Result, error) {
+func (a *applier) resolve(actor engine.Actor, op *contract.Operation) (contract.Result, error) {
 	if op.Action != contract.ActionResolve {
 		return refused(op, contract.CodeInvalid, "review items are only resolved; got action %q", op.Action), nil
 	}
@@ -75,7 +77,7 @@ func (a *applier) resolve(actor contract.Actor, op *contract.Operation) (contrac
 	}
 	var (
 		next    *contract.Record
-		changes []contract.FieldChange
+		changes []engine.FieldChange
 		note    string
 		entry   *contract.ReviewEntry
 	)
@@ -206,14 +208,14 @@ func (a *applier) deviceValues(rec *contract.Record, rv *contract.Review, entry 
 }
 
 // appendHeld adds an item whose append was held, as its author made it.
-func (a *applier) appendHeld(actor contract.Actor, op *contract.Operation, parent *contract.Record, e *contract.ReviewEntry) error {
+func (a *applier) appendHeld(actor engine.Actor, op *contract.Operation, parent *contract.Record, e *contract.ReviewEntry) error {
 	existing, err := a.record(e.RecordID)
 	if err != nil || existing != nil {
 		return err
 	}
 	item := &contract.Record{Type: e.RecordType, ID: e.RecordID, ParentID: parent.ID, Fields: map[string]json.RawMessage{},
 		Versions: map[string]int64{}, Author: e.UserID, DeviceID: e.DeviceID, DeviceTime: e.DeviceTime, CreatedAt: a.now}
-	next, changes := a.s.engine.Apply(contract.Actor{UserID: e.UserID, DeviceID: e.DeviceID}, a.now, item, e.Values)
+	next, changes := a.s.engine.Apply(engine.Actor{UserID: e.UserID, DeviceID: e.DeviceID}, a.now, item, e.Values)
 	for _, g := range a.s.rules.Record(item.Type).Groups {
 		if len(g.Fields) > 0 {
 			next.Versions[g.Name] = 1 // as if appended: every group starts at 1
@@ -224,7 +226,7 @@ func (a *applier) appendHeld(actor contract.Actor, op *contract.Operation, paren
 }
 
 // merge voids a suspected duplicate and moves its items to the job it repeats.
-func (a *applier) merge(actor contract.Actor, op *contract.Operation, dup *contract.Record, rv *contract.Review) (*contract.Record, []contract.FieldChange, string, error) {
+func (a *applier) merge(actor engine.Actor, op *contract.Operation, dup *contract.Record, rv *contract.Review) (*contract.Record, []engine.FieldChange, string, error) {
 	target, err := a.record(rv.MatchID)
 	if err != nil || target == nil {
 		return nil, nil, "", err
@@ -256,7 +258,7 @@ func (a *applier) merge(actor contract.Actor, op *contract.Operation, dup *contr
 		item := items[i].Clone()
 		item.ParentID = target.ID
 		via := a.s.rules.Record(item.Type).Via
-		ch := []contract.FieldChange{{Group: via, Field: via, Old: contract.Text(dup.ID), New: contract.Text(target.ID)}}
+		ch := []engine.FieldChange{{Group: via, Field: via, Old: contract.Text(dup.ID), New: contract.Text(target.ID)}}
 		if err := a.save(&items[i], item, op, actor, ch, "Moved from "+dup.Number+" when it was merged into "+target.Number+"."); err != nil {
 			return nil, nil, "", err
 		}
@@ -267,15 +269,15 @@ func (a *applier) merge(actor contract.Actor, op *contract.Operation, dup *contr
 
 // joinCrew adds people to a job's crew field (a users field of its owner's
 // group), leaving out its owner and those already on it.
-func (a *applier) joinCrew(actor contract.Actor, op *contract.Operation, job *contract.Record, people []string) error {
+func (a *applier) joinCrew(actor engine.Actor, op *contract.Operation, job *contract.Record, people []string) error {
 	rr := a.s.rules.Record(job.Type)
 	of := rr.OwnerField()
 	if of == "" {
 		return nil
 	}
-	var crew *contract.FieldRule
+	var crew *rulebook.FieldRule
 	for i, f := range rr.GroupOf(of).Fields {
-		if f.Type == contract.TypeUsers {
+		if f.Type == rulebook.TypeUsers {
 			crew = &rr.GroupOf(of).Fields[i]
 		}
 	}

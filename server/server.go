@@ -18,13 +18,15 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/engine"
+	"fieldsync/contract/rulebook"
 )
 
 // Options configure a Server.
 type Options struct {
 	Store   Store
 	BlobDir string          // photo content lives here and nowhere else
-	Rules   *contract.Rules // compiled; nil means the embedded defaults
+	Rules   *rulebook.Rules // compiled; nil means the embedded defaults
 	Logger  *slog.Logger    // nil logs nowhere
 	Now     func() time.Time
 	// TokenTTL is how long a sign-in lasts; zero means 30 days.
@@ -35,17 +37,18 @@ type Options struct {
 
 // Server is the sync server. It is an http.Handler.
 type Server struct {
-	store   Store
-	rules   *contract.Rules
-	engine  *contract.Engine
-	blobs   *blobStore
-	log     *slog.Logger
-	now     func() time.Time
-	ttl     time.Duration
-	text    string
-	mux     *http.ServeMux
-	metrics *metrics
-	cache   *recordCache
+	store     Store
+	rules     *rulebook.Rules
+	engine    *engine.Engine
+	blobs     *blobStore
+	log       *slog.Logger
+	now       func() time.Time
+	ttl       time.Duration
+	text      string
+	rulesJSON json.RawMessage // the rules as /v1/rules sends them
+	mux       *http.ServeMux
+	metrics   *metrics
+	cache     *recordCache
 }
 
 // New returns a server over opts.Store.
@@ -58,8 +61,13 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{store: opts.Store, rules: opts.Rules, log: opts.Logger, now: opts.Now, ttl: opts.TokenTTL, text: opts.RulesText}
 	if s.rules == nil {
-		s.rules, s.text = contract.DefaultRules(), contract.DefaultRulesText()
+		s.rules, s.text = rulebook.Default(), rulebook.DefaultText()
 	}
+	rulesJSON, err := json.Marshal(s.rules)
+	if err != nil {
+		return nil, fmt.Errorf("server: rules: %w", err)
+	}
+	s.rulesJSON = rulesJSON
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -74,7 +82,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.blobs = blobs
-	s.engine = contract.NewEngine(s.rules)
+	s.engine = engine.New(s.rules)
 	s.metrics = newMetrics()
 	s.cache = newRecordCache(50000)
 	s.routes()
@@ -82,7 +90,7 @@ func New(opts Options) (*Server, error) {
 }
 
 // Rules returns the rules in force.
-func (s *Server) Rules() *contract.Rules { return s.rules }
+func (s *Server) Rules() *rulebook.Rules { return s.rules }
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
@@ -325,7 +333,7 @@ func jsonProblem(err error) string {
 
 // scope is what an actor sees: whole record types by role, and the rest
 // through the jobs they are on.
-func (s *Server) scope(actor contract.Actor) Scope {
+func (s *Server) scope(actor engine.Actor) Scope {
 	sc := Scope{UserID: actor.UserID}
 	for _, rr := range s.rules.Records {
 		top := rr
@@ -341,7 +349,7 @@ func (s *Server) scope(actor contract.Actor) Scope {
 }
 
 // visible reports whether actor may see rec.
-func (s *Server) visible(q Query, actor contract.Actor, rec *contract.Record) (bool, error) {
+func (s *Server) visible(q Query, actor engine.Actor, rec *contract.Record) (bool, error) {
 	var parent *contract.Record
 	if rec.ParentID != "" {
 		var err error
@@ -381,7 +389,7 @@ func (s *Server) index(rec *contract.Record) Index {
 	return ix
 }
 
-func aliasNames(r *contract.Rules) []string {
+func aliasNames(r *rulebook.Rules) []string {
 	out := make([]string, len(r.Aliases))
 	for i, a := range r.Aliases {
 		out[i] = a.Name
@@ -401,7 +409,7 @@ func (s *Server) people(rec *contract.Record) []string {
 	add(rec.Text(rr.OwnerField()))
 	for _, g := range rr.Groups {
 		for _, f := range g.Fields {
-			if f.Type == contract.TypeUsers {
+			if f.Type == rulebook.TypeUsers {
 				var ids []string
 				_ = json.Unmarshal(rec.Fields[f.Name], &ids)
 				for _, id := range ids {

@@ -111,7 +111,7 @@ type RecordWrite struct {
 	// Answered is the device whose push answer carries this state of the
 	// record, or "" when none does.
 	Answered string
-	// Doc is the record's JSON (contract.MarshalRecord), made once for the
+	// Doc is the record's JSON (wirejson.MarshalRecord), made once for the
 	// store and the answer.
 	Doc []byte
 }
@@ -139,7 +139,7 @@ type StoredResult struct {
 	UserID string
 	Result contract.Result
 	At     time.Time
-	// Doc is the result's JSON (contract.MarshalResult), made once for the
+	// Doc is the result's JSON (wirejson.MarshalResult), made once for the
 	// store and the answer; nil to have the store make it.
 	Doc []byte
 }

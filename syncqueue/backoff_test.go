@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
 	"fieldsync/syncqueue"
 
@@ -184,7 +185,7 @@ func TestAFailingLaneShowsSyncFailedWithTheRealTime(t *testing.T) {
 }
 
 func TestBackoffFollowsTheRulesInForce(t *testing.T) {
-	custom, err := contract.ParseRules("team.rules", strings.Replace(contract.DefaultRulesText(), "retry data first=2s cap=5m", "retry data first=10s cap=1m", 1))
+	custom, err := rulebook.Parse("team.rules", strings.Replace(rulebook.DefaultText(), "retry data first=2s cap=5m", "retry data first=10s cap=1m", 1))
 	if err != nil {
 		t.Fatal(err)
 	}

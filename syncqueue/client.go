@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
+	"fieldsync/internal/wirejson"
 )
 
 // Client speaks the /v1 protocol to one server.
@@ -232,18 +234,22 @@ func (c *Client) Logout(ctx context.Context) error { return c.do(ctx, "POST", "/
 func (c *Client) Health(ctx context.Context) error { return c.do(ctx, "GET", "/healthz", nil, nil) }
 
 // Rules fetches the rules in force.
-func (c *Client) Rules(ctx context.Context) (*contract.Rules, error) {
+func (c *Client) Rules(ctx context.Context) (*rulebook.Rules, error) {
 	var out contract.RulesResponse
 	if err := c.do(ctx, "GET", "/v1/rules", nil, &out); err != nil {
 		return nil, err
 	}
-	if out.Rules == nil {
+	if len(out.Rules) == 0 || string(out.Rules) == "null" {
 		return nil, &Error{Err: errors.New("the server sent no rules")}
 	}
-	if err := out.Rules.Compile(); err != nil {
+	rules := new(rulebook.Rules)
+	if err := json.Unmarshal(out.Rules, rules); err != nil {
 		return nil, fmt.Errorf("the server's rules: %w", err)
 	}
-	return out.Rules, nil
+	if err := rules.Compile(); err != nil {
+		return nil, fmt.Errorf("the server's rules: %w", err)
+	}
+	return rules, nil
 }
 
 // Users fetches the people the device may show.
@@ -327,7 +333,7 @@ func readBody(resp *http.Response) ([]byte, error) {
 
 // Decode reads the answer: one result per operation sent, and copies.
 func (a *RawAnswer) Decode() (contract.PushResponse, error) {
-	out, err := contract.DecodePushResponse(a.body)
+	out, err := wirejson.DecodePushResponse(a.body)
 	if err != nil {
 		return contract.PushResponse{}, &Error{Err: fmt.Errorf("reading the answer to POST /v1/push: %w", err)}
 	}

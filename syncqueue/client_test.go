@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/server"
 	"fieldsync/syncqueue"
 
@@ -90,7 +91,7 @@ func TestClientRulesUsersHealthAndLogout(t *testing.T) {
 		t.Fatal(err)
 	}
 	rules, err := d.c.Rules(ctx)
-	if err != nil || rules.Record("job") == nil || rules.Limits.Batch != 500 || rules.RetryFor(contract.LaneData).First != contract.Duration(2*time.Second) {
+	if err != nil || rules.Record("job") == nil || rules.Limits.Batch != 500 || rules.RetryFor(rulebook.LaneData).First != rulebook.Duration(2*time.Second) {
 		t.Fatalf("rules: %v", err)
 	}
 	users, err := d.c.Users(ctx)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
@@ -130,7 +131,7 @@ type device struct {
 	q      *syncqueue.Queue
 	user   contract.User
 	id     string
-	rules  *contract.Rules
+	rules  *rulebook.Rules
 	clock  *clock
 	office map[string]bool
 }
@@ -186,7 +187,7 @@ func login(t testing.TB, baseURL, user string, opts ...deviceOpt) *device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &device{t: t, st: st, c: c, id: id, rules: contract.DefaultRules(), office: map[string]bool{},
+	d := &device{t: t, st: st, c: c, id: id, rules: rulebook.Default(), office: map[string]bool{},
 		clock: &clock{t: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}}
 	if user != "" {
 		resp, err := c.Login(context.Background(), user, server.DemoPassword, id)
@@ -199,7 +200,7 @@ func login(t testing.TB, baseURL, user string, opts ...deviceOpt) *device {
 	for _, opt := range opts {
 		opt(&o, d)
 	}
-	o.Rules = func() *contract.Rules { return d.rules }
+	o.Rules = func() *rulebook.Rules { return d.rules }
 	o.IsOffice = func(id string) bool { return d.office[id] }
 	d.q = syncqueue.New(o)
 	t.Cleanup(func() { d.q.Close(context.Background()) })

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
 
 	"github.com/cenkalti/backoff/v4"
@@ -31,7 +32,7 @@ type Options struct {
 	Store  *localstore.Store
 	Client *Client
 	// Rules returns the rules in force, for retry timing and batch size.
-	Rules func() *contract.Rules
+	Rules func() *rulebook.Rules
 	// IsOffice reports whether a user works in the office, for summaries.
 	IsOffice func(userID string) bool
 	// Me returns the id of the user signed in on this device, for
@@ -80,7 +81,7 @@ type lane struct {
 	name  string
 	round func(context.Context) error
 	bo    *backoff.ExponentialBackOff
-	rt    contract.RetryRule // the timing bo was set up with
+	rt    rulebook.RetryRule // the timing bo was set up with
 	kick  chan struct{}
 	reset chan struct{}
 	mu    sync.Mutex // serialises rounds, loop or by hand
@@ -109,13 +110,13 @@ func New(opt Options) *Queue {
 	q := &Queue{opt: opt, subs: map[int]func(State){}, uploads: map[string]Upload{}, uploadFailed: map[string]bool{},
 		refreshCh: make(chan struct{}, 1)}
 	rules := opt.Rules()
-	q.data = newLane("data", rules.RetryFor(contract.LaneData), q.dataRound)
-	q.media = newLane("media", rules.RetryFor(contract.LaneMedia), q.mediaRound)
+	q.data = newLane("data", rules.RetryFor(rulebook.LaneData), q.dataRound)
+	q.media = newLane("media", rules.RetryFor(rulebook.LaneMedia), q.mediaRound)
 	q.state.Records = map[string]RecordState{}
 	return q
 }
 
-func newLane(name string, rt contract.RetryRule, round func(context.Context) error) *lane {
+func newLane(name string, rt rulebook.RetryRule, round func(context.Context) error) *lane {
 	l := &lane{name: name, round: round, kick: make(chan struct{}, 1), reset: make(chan struct{}, 1)}
 	l.tune(rt)
 	return l
@@ -123,7 +124,7 @@ func newLane(name string, rt contract.RetryRule, round func(context.Context) err
 
 // tune sets the lane's backoff to the rules' timing, afresh when it changed:
 // the rules arrive from the server after the queue is made.
-func (l *lane) tune(rt contract.RetryRule) {
+func (l *lane) tune(rt rulebook.RetryRule) {
 	if l.bo != nil && rt == l.rt {
 		return
 	}
@@ -280,9 +281,9 @@ func (q *Queue) run(ctx context.Context, l *lane) error {
 	start := q.opt.Now()
 	rules := q.opt.Rules()
 	if l == q.data {
-		l.tune(rules.RetryFor(contract.LaneData))
+		l.tune(rules.RetryFor(rulebook.LaneData))
 	} else {
-		l.tune(rules.RetryFor(contract.LaneMedia))
+		l.tune(rules.RetryFor(rulebook.LaneMedia))
 	}
 	q.setLane(l, func(s *LaneState) { s.Running, s.LastTry = true, start })
 	err := l.round(ctx)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
 	"fieldsync/syncqueue"
 )
@@ -253,7 +254,7 @@ func TestTheQueueResumesFromTheStoreAfterARestart(t *testing.T) {
 	}
 	defer st.Close()
 	st.SetRebaser(applyValues)
-	q := syncqueue.New(syncqueue.Options{Store: st, Client: d.c, Rules: contract.DefaultRules})
+	q := syncqueue.New(syncqueue.Options{Store: st, Client: d.c, Rules: rulebook.Default})
 	q.Refresh()
 	if s := q.State(); s.Queued != 1 || s.Record(pump).Status != syncqueue.Saved {
 		t.Fatalf("after the restart: queued %d, job %v", s.Queued, s.Record(pump))
@@ -485,7 +486,7 @@ func TestSyncNowTriesAtOnceWhileBackingOffButANewEditDoesNot(t *testing.T) {
 	// minute's wait, so any try within it came from Kick or SyncNow.
 	rt := login(t, e.ts.URL, "alex")
 	rt.q.Close(context.Background())
-	q := syncqueue.New(syncqueue.Options{Store: rt.st, Client: rt.c, Rules: contract.DefaultRules})
+	q := syncqueue.New(syncqueue.Options{Store: rt.st, Client: rt.c, Rules: rulebook.Default})
 	defer q.Close(context.Background())
 	note := rt.note(pump, "first")
 	rt.save(note)

@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 )
 
 // reviewQueue lists open review items and shows one with both versions
@@ -166,12 +167,12 @@ func (q *reviewQueue) showDetail() {
 		fr := rr.Field(f)
 		var in fyne.CanvasObject
 		switch {
-		case fr != nil && fr.Type == contract.TypeState:
+		case fr != nil && fr.Type == rulebook.TypeState:
 			sel := widget.NewSelect(wordsList(rr.Machine.States), nil)
 			sel.SetSelected(q.u.valueWords(rv.RecordType, f, rv.Server.Values[f]))
 			get[f] = func() any { return strings.ReplaceAll(sel.Selected, " ", "_") }
 			in = sel
-		case fr != nil && fr.Type == contract.TypeUser:
+		case fr != nil && fr.Type == rulebook.TypeUser:
 			var names []string
 			ids := map[string]string{}
 			for _, u := range q.u.core.Users() {

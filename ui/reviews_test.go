@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	fsapp "fieldsync/app"
-	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/server"
 )
 
@@ -14,9 +14,9 @@ import (
 // people changing a customer's details make a review item.
 func newWorldWhereCustomersNeedReview(t *testing.T) *world {
 	t.Helper()
-	text := strings.Replace(contract.DefaultRulesText(),
+	text := strings.Replace(rulebook.DefaultText(),
 		"group customer.profile policy=last_write_wins", "group customer.profile policy=review", 1)
-	rules, err := contract.ParseRules("test.rules", text)
+	rules, err := rulebook.Parse("test.rules", text)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 )
 
 // valueWords says a stored value the way a person reads it: names for
@@ -14,7 +15,7 @@ func (u *UI) valueWords(typ, field string, raw json.RawMessage) string {
 	if contract.IsNull(raw) {
 		return "—"
 	}
-	var f *contract.FieldRule
+	var f *rulebook.FieldRule
 	if rr := u.core.Rules().Record(typ); rr != nil {
 		f = rr.Field(field)
 	}
@@ -44,13 +45,13 @@ func (u *UI) valueWords(typ, field string, raw json.RawMessage) string {
 		return words(s)
 	}
 	switch f.Type {
-	case contract.TypeUser:
+	case rulebook.TypeUser:
 		return u.personName(s)
-	case contract.TypeTime:
+	case rulebook.TypeTime:
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			return t.Local().Format("2 Jan 2006 15:04")
 		}
-	case contract.TypeState:
+	case rulebook.TypeState:
 		return words(s)
 	case "customer":
 		if cs, err := u.core.Customers(); err == nil {

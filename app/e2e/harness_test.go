@@ -26,6 +26,7 @@ import (
 
 	"fieldsync/app"
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
@@ -70,7 +71,7 @@ func newWorld(t *testing.T, opts ...worldOptions) *world {
 	}
 	sopts := server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs")}
 	if o.rulesText != "" {
-		rules, err := contract.ParseRules("test.rules", o.rulesText)
+		rules, err := rulebook.Parse("test.rules", o.rulesText)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +104,7 @@ func newWorld(t *testing.T, opts ...worldOptions) *world {
 // a line's start ("retry data", "limits"), each value its new line.
 func rulesWith(lines map[string]string) string {
 	var out []string
-	for _, l := range strings.Split(contract.DefaultRulesText(), "\n") {
+	for _, l := range strings.Split(rulebook.DefaultText(), "\n") {
 		for prefix, repl := range lines {
 			if strings.HasPrefix(l, prefix+" ") {
 				l = repl

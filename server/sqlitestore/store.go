@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/internal/wirejson"
 	"fieldsync/server"
 
 	sqlite "modernc.org/sqlite"
@@ -804,7 +805,7 @@ func recordDoc(w server.RecordWrite) ([]byte, error) {
 	if w.Doc != nil {
 		return w.Doc, nil
 	}
-	b, err := contract.MarshalRecord(w.Record)
+	b, err := wirejson.MarshalRecord(w.Record)
 	return b, wrap("put records", err)
 }
 
@@ -835,7 +836,7 @@ func (t *txn) PutResults(rs []server.StoredResult) error {
 			b := r.Doc
 			if b == nil {
 				var err error
-				if b, err = contract.MarshalResult(&r.Result); err != nil {
+				if b, err = wirejson.MarshalResult(&r.Result); err != nil {
 					return wrap("put results", err)
 				}
 			}

@@ -17,6 +17,7 @@ import (
 
 	"fieldsync/app"
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/syncqueue"
 )
 
@@ -295,7 +296,7 @@ func fieldText(a *app.App, r *contract.Record, field string) string {
 		typ = rr.Field(field).Type
 	}
 	switch typ {
-	case contract.TypeUser, contract.TypeUsers:
+	case rulebook.TypeUser, rulebook.TypeUsers:
 		var ids []string
 		if json.Unmarshal(r.Fields[field], &ids) != nil {
 			var id string
@@ -309,7 +310,7 @@ func fieldText(a *app.App, r *contract.Record, field string) string {
 			}
 		}
 		return strings.Join(names, ", ")
-	case contract.TypeTime:
+	case rulebook.TypeTime:
 		if t, err := time.Parse(time.RFC3339Nano, r.Text(field)); err == nil {
 			return t.Local().Format(timeLayout)
 		}

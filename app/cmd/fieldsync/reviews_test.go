@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"fieldsync/app"
-	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
 
@@ -24,8 +24,8 @@ func newServerWithRules(t *testing.T, replace *strings.Replacer) string {
 	dir := t.TempDir()
 	opts := server.Options{BlobDir: filepath.Join(dir, "blobs")}
 	if replace != nil {
-		opts.RulesText = replace.Replace(contract.DefaultRulesText())
-		rules, err := contract.ParseRules("test.rules", opts.RulesText)
+		opts.RulesText = replace.Replace(rulebook.DefaultText())
+		rules, err := rulebook.Parse("test.rules", opts.RulesText)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
 )
@@ -97,15 +97,15 @@ func parseWithName(fs *flag.FlagSet, args []string) (string, error) {
 	return name, nil
 }
 
-func loadRules(path string) (*contract.Rules, string, error) {
+func loadRules(path string) (*rulebook.Rules, string, error) {
 	if path == "" {
-		return contract.DefaultRules(), contract.DefaultRulesText(), nil
+		return rulebook.Default(), rulebook.DefaultText(), nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, "", fmt.Errorf("rules: %w", err)
 	}
-	r, err := contract.ParseRules(filepath.Base(path), string(b))
+	r, err := rulebook.Parse(filepath.Base(path), string(b))
 	if err != nil {
 		return nil, "", err
 	}
@@ -254,7 +254,7 @@ func printRules(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.WriteString(stdout, contract.FormatRules(rules))
+	_, err = io.WriteString(stdout, rulebook.Format(rules))
 	return err
 }
 

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
 
@@ -298,7 +299,7 @@ type device struct {
 	minutes         int
 }
 
-func (r *run) setup(ctx context.Context, st server.Store, rules *contract.Rules, n int) ([]*device, error) {
+func (r *run) setup(ctx context.Context, st server.Store, rules *rulebook.Rules, n int) ([]*device, error) {
 	add := func(name, role string) (contract.User, error) {
 		return server.AddUser(ctx, st, rules, server.NewUser{Name: name, Role: role, Password: "soak-password", Cost: bcrypt.MinCost})
 	}

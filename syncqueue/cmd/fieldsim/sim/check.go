@@ -14,6 +14,7 @@ import (
 
 	"fieldsync/app"
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
 	"fieldsync/server"
 )
@@ -527,7 +528,7 @@ func (s *sim) checkLog(srv *serverState) {
 			continue
 		}
 		for f := range e.op.Values {
-			if g := rr.GroupOf(f); g != nil && g.Policy == contract.PolicyLastWriteWins {
+			if g := rr.GroupOf(f); g != nil && g.Policy == rulebook.PolicyLastWriteWins {
 				s.rep.LWWWrong++
 				s.rep.problem("last write wins: %s was held as a conflict", e)
 				break
@@ -537,7 +538,7 @@ func (s *sim) checkLog(srv *serverState) {
 }
 
 // checkCollision decides whether an applied edit was a collision.
-func (s *sim) checkCollision(rr *contract.RecordRule, rec *contract.Record, e *entry, versions map[string]int64, streaks map[string]streak) {
+func (s *sim) checkCollision(rr *rulebook.RecordRule, rec *contract.Record, e *entry, versions map[string]int64, streaks map[string]streak) {
 	var groups []string
 	switch e.op.Action {
 	case contract.ActionVoid:
@@ -547,7 +548,7 @@ func (s *sim) checkCollision(rr *contract.RecordRule, rec *contract.Record, e *e
 		slices.Sort(groups)
 	case contract.ActionUpdate, contract.ActionTransition, contract.ActionReassign:
 		for g := range e.op.Bases {
-			if gr := rr.Group(g); gr != nil && gr.Policy == contract.PolicyReview {
+			if gr := rr.Group(g); gr != nil && gr.Policy == rulebook.PolicyReview {
 				groups = append(groups, g)
 			}
 		}
@@ -574,7 +575,7 @@ func (s *sim) checkCollision(rr *contract.RecordRule, rec *contract.Record, e *e
 // carry the field (a write of the value it already had leaves no row, and
 // still counts), and of resolutions that wrote it, the one whose result
 // the server stored last.
-func (s *sim) checkFields(srv *serverState, rr *contract.RecordRule, rec *contract.Record, changes []contract.Change) {
+func (s *sim) checkFields(srv *serverState, rr *rulebook.RecordRule, rec *contract.Record, changes []contract.Change) {
 	last := map[string]*contract.Change{}
 	for i := range changes {
 		if changes[i].Field != "" {
@@ -593,7 +594,7 @@ func (s *sim) checkFields(srv *serverState, rr *contract.RecordRule, rec *contra
 			s.rep.problem("log: %s %s: %s is %s, the last change-log row wrote %s", rec.Type, short(rec.ID), f, got, want)
 		}
 		g := rr.GroupOf(f)
-		if g == nil || g.Policy != contract.PolicyLastWriteWins {
+		if g == nil || g.Policy != rulebook.PolicyLastWriteWins {
 			continue
 		}
 		latest, at, from := json.RawMessage(nil), -1, ""

@@ -17,6 +17,7 @@ import (
 
 	"fieldsync/app"
 	"fieldsync/contract"
+	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
@@ -101,7 +102,7 @@ type sim struct {
 	store *sqlitestore.Store
 	srv   *server.Server
 	ts    *httptest.Server
-	rules *contract.Rules
+	rules *rulebook.Rules
 
 	users   []contract.User
 	techs   []contract.User

@@ -1,4 +1,4 @@
-package contract
+package rulebook
 
 import (
 	"bufio"
@@ -9,10 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"fieldsync/contract"
 )
 
-// RulesError says which line of a rules file is wrong, in which setting, and why.
-type RulesError struct {
+// ParseError says which line of a rules file is wrong, in which setting, and why.
+type ParseError struct {
 	Source  string // file name
 	Line    int    // 1-based; 0 when the rules came from JSON
 	Subject string // the statement, such as "group job.work"
@@ -20,7 +22,7 @@ type RulesError struct {
 	Msg     string
 }
 
-func (e *RulesError) Error() string {
+func (e *ParseError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Source)
 	if e.Line > 0 {
@@ -63,8 +65,8 @@ type statement struct {
 	src     string
 }
 
-func (s *statement) errf(field, format string, args ...any) *RulesError {
-	return &RulesError{Source: s.src, Line: s.line, Subject: s.subject, Field: field, Msg: fmt.Sprintf(format, args...)}
+func (s *statement) errf(field, format string, args ...any) *ParseError {
+	return &ParseError{Source: s.src, Line: s.line, Subject: s.subject, Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
 func (s *statement) list(key string) []string {
@@ -76,8 +78,8 @@ func (s *statement) list(key string) []string {
 }
 
 // ParseRules reads a rules file. source names the file in errors. The rules
-// come back compiled; any mistake is a *RulesError naming the line and setting.
-func ParseRules(source, text string) (*Rules, error) {
+// come back compiled; any mistake is a *ParseError naming the line and setting.
+func Parse(source, text string) (*Rules, error) {
 	r := &Rules{Limits: Limits{Batch: 500, Body: 8 << 20, Photo: 25 << 20, Text: 20000, Page: 500}}
 	byType := map[string]*RecordRule{}
 	sc := bufio.NewScanner(strings.NewReader(text))
@@ -97,7 +99,7 @@ func ParseRules(source, text string) (*Rules, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, &RulesError{Source: source, Line: lineNo + 1, Msg: err.Error()}
+		return nil, &ParseError{Source: source, Line: lineNo + 1, Msg: err.Error()}
 	}
 	for _, rr := range r.Records {
 		for _, g := range rr.Groups {
@@ -128,7 +130,7 @@ func splitStatement(source string, lineNo int, line string) (*statement, error) 
 	st := &statement{line: lineNo, keyword: words[0], kv: map[string]string{}, src: source}
 	allowed, known := statementKeys[st.keyword]
 	if !known {
-		return nil, &RulesError{Source: source, Line: lineNo, Msg: fmt.Sprintf("unknown statement %q; want one of %s",
+		return nil, &ParseError{Source: source, Line: lineNo, Msg: fmt.Sprintf("unknown statement %q; want one of %s",
 			st.keyword, strings.Join(slices.Sorted(maps.Keys(statementKeys)), ", "))}
 	}
 	rest := words[1:]
@@ -136,7 +138,7 @@ func splitStatement(source string, lineNo int, line string) (*statement, error) 
 	case "limits":
 	case "alias":
 		if len(rest) != 1 || !strings.Contains(rest[0], "=") {
-			return nil, &RulesError{Source: source, Line: lineNo, Subject: "alias", Msg: "want alias NAME=ROLE,ROLE"}
+			return nil, &ParseError{Source: source, Line: lineNo, Subject: "alias", Msg: "want alias NAME=ROLE,ROLE"}
 		}
 		name, roles, _ := strings.Cut(rest[0], "=")
 		st.name, st.kv["roles"] = name, roles
@@ -144,7 +146,7 @@ func splitStatement(source string, lineNo int, line string) (*statement, error) 
 		return st, nil
 	default:
 		if len(rest) == 0 || strings.Contains(rest[0], "=") {
-			return nil, &RulesError{Source: source, Line: lineNo, Subject: st.keyword, Msg: fmt.Sprintf("want %s NAME key=value ...", st.keyword)}
+			return nil, &ParseError{Source: source, Line: lineNo, Subject: st.keyword, Msg: fmt.Sprintf("want %s NAME key=value ...", st.keyword)}
 		}
 		st.name, rest = rest[0], rest[1:]
 	}
@@ -287,9 +289,9 @@ func (r *Rules) addStatement(st *statement, byType map[string]*RecordRule) error
 		if err := need("from", "to", "by"); err != nil {
 			return err
 		}
-		action := Action(st.kv["action"])
+		action := contract.Action(st.kv["action"])
 		if action == "" {
-			action = ActionTransition
+			action = contract.ActionTransition
 		}
 		rr.Machine.Moves = append(rr.Machine.Moves, Move{From: st.list("from"), To: st.kv["to"], By: st.list("by"),
 			Action: action, Needs: st.kv["needs"], Clears: st.list("clears"), line: st.line})
@@ -341,7 +343,7 @@ func (r *Rules) compile() error { return r.compileFrom("rules") }
 // compileFrom checks every cross reference and builds the indexes.
 func (r *Rules) compileFrom(source string) error {
 	fail := func(line int, subject, field, format string, args ...any) error {
-		return &RulesError{Source: source, Line: line, Subject: subject, Field: field, Msg: fmt.Sprintf(format, args...)}
+		return &ParseError{Source: source, Line: line, Subject: subject, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
 	special := []string{WhoOwner, WhoAuthor, WhoViewer, WhoPeople, WhoNobody, WhoParent}
 	r.roles = map[string]map[string]bool{}
@@ -431,7 +433,7 @@ func (r *Rules) compileFrom(source string) error {
 			return fail(0, "", "", "empty record rule")
 		}
 		subj := "record " + rr.Type
-		if !nameRE.MatchString(rr.Type) || rr.Type == ReviewType {
+		if !nameRE.MatchString(rr.Type) || rr.Type == contract.ReviewType {
 			return fail(rr.line, subj, "", "%q is not a usable record type name", rr.Type)
 		}
 		if slices.Contains(rr.Groups, nil) {
@@ -453,7 +455,7 @@ func (r *Rules) compileFrom(source string) error {
 func (r *Rules) compileRecord(source string, rr *RecordRule, isRole func(string) bool,
 	checkRoles func(int, string, string, []string, ...string) error) error {
 	fail := func(line int, subject, field, format string, args ...any) error {
-		return &RulesError{Source: source, Line: lineOr(line, rr.line), Subject: subject, Field: field, Msg: fmt.Sprintf(format, args...)}
+		return &ParseError{Source: source, Line: lineOr(line, rr.line), Subject: subject, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
 	subj := "record " + rr.Type
 	for _, l := range []struct {
@@ -499,7 +501,7 @@ func (r *Rules) compileRecord(source string, rr *RecordRule, isRole func(string)
 		}
 		groupSeen[g.Name] = true
 		if !slices.Contains(Policies, g.Policy) {
-			return fail(g.line, gsubj, "policy", "unknown policy %q; want %s", g.Policy, orList(Policies))
+			return fail(g.line, gsubj, "policy", "unknown policy %q; want %s", g.Policy, OrList(Policies))
 		}
 		if len(g.Edit) == 0 {
 			return fail(g.line, gsubj, "edit", "missing; use nobody for groups set only at creation")
@@ -591,8 +593,8 @@ func (r *Rules) compileRecord(source string, rr *RecordRule, isRole func(string)
 				return err
 			}
 			switch mv.Action {
-			case ActionTransition, ActionReopen:
-			case ActionVoid:
+			case contract.ActionTransition, contract.ActionReopen:
+			case contract.ActionVoid:
 				if rr.Lifecycle() == nil {
 					return fail(mv.line, mvsubj, "action", "void moves need a group with a voided:bool field")
 				}

@@ -1,11 +1,12 @@
-package contract
+package rulebook
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"fieldsync/contract"
 )
 
 // PolicyWords says what a policy does when two people change the same group,
@@ -24,8 +25,8 @@ func PolicyWords(policy string) string {
 	return policy
 }
 
-// FormatRules prints rules as plain tables for product, QA and operations.
-func FormatRules(r *Rules) string {
+// Format prints rules as plain tables for product, QA and operations.
+func Format(r *Rules) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	section := func(title string) {
@@ -36,13 +37,13 @@ func FormatRules(r *Rules) string {
 	section("Roles")
 	for _, role := range r.Roles {
 		if len(role.ActsAs) > 0 {
-			fmt.Fprintf(tw, "%s\tmay do anything a %s may\n", role.Name, orList(role.ActsAs))
+			fmt.Fprintf(tw, "%s\tmay do anything a %s may\n", role.Name, OrList(role.ActsAs))
 		} else {
 			fmt.Fprintf(tw, "%s\t\n", role.Name)
 		}
 	}
 	for _, a := range r.Aliases {
-		fmt.Fprintf(tw, "%q\tmeans %s\n", a.Name, orList(a.Roles))
+		fmt.Fprintf(tw, "%q\tmeans %s\n", a.Name, OrList(a.Roles))
 	}
 
 	section("Records")
@@ -90,7 +91,7 @@ func FormatRules(r *Rules) string {
 		fmt.Fprintln(tw, "FROM\tTO\tWHO\tNOTES")
 		for _, mv := range rr.Machine.Moves {
 			var notes []string
-			if mv.Action != ActionTransition {
+			if mv.Action != contract.ActionTransition {
 				notes = append(notes, "by the "+string(mv.Action)+" action")
 			}
 			if mv.Needs != "" {
@@ -111,7 +112,7 @@ func FormatRules(r *Rules) string {
 			if len(l.Except) > 0 {
 				except = "every group except " + strings.Join(l.Except, ", ")
 			}
-			fmt.Fprintf(tw, "%s\twhen %s, %s is locked\n", rr.Type, orList(l.When), except)
+			fmt.Fprintf(tw, "%s\twhen %s, %s is locked\n", rr.Type, OrList(l.When), except)
 		}
 		if m := rr.Match; m != nil {
 			day := "the day it is made"
@@ -125,14 +126,14 @@ func FormatRules(r *Rules) string {
 	section("Retry timing on devices")
 	for _, rt := range r.Retry {
 		fmt.Fprintf(tw, "%s lane\tfirst retry after about %s, doubling with jitter, at most %s apart\n",
-			rt.Lane, DurationWords(time.Duration(rt.First)), DurationWords(time.Duration(rt.Cap)))
+			rt.Lane, contract.DurationWords(time.Duration(rt.First)), contract.DurationWords(time.Duration(rt.Cap)))
 	}
 
 	section("Limits")
 	l := r.Limits
 	fmt.Fprintf(tw, "operations per push\t%d\n", l.Batch)
-	fmt.Fprintf(tw, "request body\t%s\n", SizeWords(l.Body))
-	fmt.Fprintf(tw, "photo\t%s\n", SizeWords(l.Photo))
+	fmt.Fprintf(tw, "request body\t%s\n", contract.SizeWords(l.Body))
+	fmt.Fprintf(tw, "photo\t%s\n", contract.SizeWords(l.Photo))
 	fmt.Fprintf(tw, "text field\t%d characters\n", l.Text)
 	fmt.Fprintf(tw, "records per pull page\t%d\n", l.Page)
 	tw.Flush()
@@ -149,58 +150,4 @@ func ownerWords(r *Rules, rr *RecordRule) string {
 		return "the " + rr.Owner + " (moved only by reassign)"
 	}
 	return "the " + r.Expand([]string{rr.Owner}) + " team"
-}
-
-// DurationWords says a duration as a person reads it: "2 seconds",
-// "1 minute 30 seconds", "10 minutes", "2 hours 5 minutes", "1 day 1 hour".
-// From a second up it names each whole day, hour and minute that is not
-// zero, then the seconds, with up to three decimals ("1.5 seconds"), so no
-// part of the duration is lost. Below a second it says milliseconds (and
-// below those, microseconds or nanoseconds) the same way: "500 milliseconds".
-func DurationWords(d time.Duration) string {
-	switch {
-	case d == 0:
-		return "0 seconds"
-	case d < 0:
-		// -d overflows for the most negative duration; a nanosecond less does not matter there.
-		return "minus " + DurationWords(-max(d, -time.Duration(1<<63-1)))
-	case d < time.Microsecond:
-		return unitWords(int64(d), 1, "nanosecond")
-	case d < time.Millisecond:
-		return unitWords(int64(d), int64(time.Microsecond), "microsecond")
-	case d < time.Second:
-		return unitWords(int64(d), int64(time.Millisecond), "millisecond")
-	}
-	d = d.Round(time.Millisecond)
-	var parts []string
-	for _, u := range []struct {
-		size time.Duration
-		name string
-	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}} {
-		if n := d / u.size; n > 0 {
-			parts = append(parts, unitWords(int64(n), 1, u.name))
-			d -= n * u.size
-		}
-	}
-	if d > 0 {
-		parts = append(parts, unitWords(int64(d), int64(time.Second), "second"))
-	}
-	return strings.Join(parts, " ")
-}
-
-// unitWords says n/per units, with at most three decimals and no trailing
-// zeros: unitWords(1500, 1000, "second") is "1.5 seconds".
-func unitWords(n, per int64, unit string) string {
-	s := strconv.FormatInt(n/per, 10)
-	if frac := n % per; frac != 0 {
-		// Three decimals of the fraction, rounded down, trailing zeros dropped.
-		digits := fmt.Sprintf("%03d", frac*1000/per)
-		if digits = strings.TrimRight(digits, "0"); digits != "" {
-			s += "." + digits
-		}
-	}
-	if s != "1" {
-		unit += "s"
-	}
-	return s + " " + unit
 }

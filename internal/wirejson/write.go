@@ -1,16 +1,18 @@
-package contract
+package wirejson
 
 import (
 	"encoding/json"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"fieldsync/contract"
 )
 
 // MarshalRecord encodes r exactly as json.Marshal does, several times
 // faster for the plain text records are made of. The server stores every
 // record it writes, so this sits on the push path.
-func MarshalRecord(r *Record) ([]byte, error) {
+func MarshalRecord(r *contract.Record) ([]byte, error) {
 	if b, ok := appendRecord(make([]byte, 0, 1024), r); ok {
 		return b, nil
 	}
@@ -20,7 +22,7 @@ func MarshalRecord(r *Record) ([]byte, error) {
 // appendRecord appends r's JSON, or reports false for anything it does not
 // encode exactly like encoding/json (characters that need escaping, values
 // that are not compact, times outside years 0-9999).
-func appendRecord(b []byte, r *Record) ([]byte, bool) {
+func appendRecord(b []byte, r *contract.Record) ([]byte, bool) {
 	ok := true
 	str := func(key, s string, omitEmpty bool) {
 		if omitEmpty && s == "" {
@@ -143,14 +145,14 @@ func appendRecord(b []byte, r *Record) ([]byte, bool) {
 
 // MarshalResult encodes r exactly as json.Marshal does, faster for the
 // common results; the server stores one per operation and sends it back.
-func MarshalResult(r *Result) ([]byte, error) {
+func MarshalResult(r *contract.Result) ([]byte, error) {
 	if b, ok := appendResult(make([]byte, 0, 256), r); ok {
 		return b, nil
 	}
 	return json.Marshal(r)
 }
 
-func appendResult(b []byte, r *Result) ([]byte, bool) {
+func appendResult(b []byte, r *contract.Result) ([]byte, bool) {
 	if r.Server != nil {
 		return nil, false
 	}

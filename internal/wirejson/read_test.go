@@ -1,4 +1,4 @@
-package contract
+package wirejson
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"fieldsync/contract"
 )
 
 // referenceHead reads a record head the slow way: encoding/json, exact keys.
@@ -34,8 +36,8 @@ func referenceHead(doc []byte) (RecordHead, bool) {
 }
 
 func TestReadRecordHeadOfARecord(t *testing.T) {
-	rec := Record{Type: "note", ID: "507d832c-ee20-47de-ac8e-eda3302ff445", ParentID: "b349735d-2dee-48b5-87ab-6b6dda38b740",
-		Fields: map[string]json.RawMessage{"text": Text("Seal \"replaced\"\n{not a key}: \u00e9")}, Versions: map[string]int64{"body": 1}, Seq: 231}
+	rec := contract.Record{Type: "note", ID: "507d832c-ee20-47de-ac8e-eda3302ff445", ParentID: "b349735d-2dee-48b5-87ab-6b6dda38b740",
+		Fields: map[string]json.RawMessage{"text": contract.Text("Seal \"replaced\"\n{not a key}: \u00e9")}, Versions: map[string]int64{"body": 1}, Seq: 231}
 	doc, err := MarshalRecord(&rec)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +103,7 @@ func FuzzReadRecordHead(f *testing.F) {
 }
 
 func TestDecodePushResponseReadsWhatEncodingJSONReads(t *testing.T) {
-	rec := Record{Type: "job", ID: "0d1487d9-2774-43f4-bc45-c1119aea652c", Fields: map[string]json.RawMessage{"title": Text("Pump ]} \"seal\"")},
+	rec := contract.Record{Type: "job", ID: "0d1487d9-2774-43f4-bc45-c1119aea652c", Fields: map[string]json.RawMessage{"title": contract.Text("Pump ]} \"seal\"")},
 		Versions: map[string]int64{"work": 3}, Seq: 9}
 	doc, _ := MarshalRecord(&rec)
 	for _, body := range []string{
@@ -114,7 +116,7 @@ func TestDecodePushResponseReadsWhatEncodingJSONReads(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}
-		var want PushResponse
+		var want contract.PushResponse
 		if err := json.Unmarshal([]byte(body), &want); err != nil {
 			t.Fatal(err)
 		}
@@ -133,8 +135,8 @@ func TestDecodePushResponseReadsWhatEncodingJSONReads(t *testing.T) {
 
 // referencePushRequest reads a push request the slow way, as the server's
 // fallback does: encoding/json, no unknown members, nothing after the value.
-func referencePushRequest(body []byte) (PushRequest, error) {
-	var req PushRequest
+func referencePushRequest(body []byte) (contract.PushRequest, error) {
+	var req contract.PushRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -152,29 +154,29 @@ func acceptedPushBodies(tb testing.TB) []string {
 	tb.Helper()
 	west := time.FixedZone("", -7*3600)
 	india := time.FixedZone("IST", 5*3600+30*60)
-	job := Operation{ID: "4b0f2f0e-8a41-4d8e-9d2c-3f1a8c1e7d10", RecordType: "job", RecordID: "0d1487d9-2774-43f4-bc45-c1119aea652c",
-		Action: ActionUpdate, Bases: map[string]int64{"work": 3, "customer": 0, "schedule": math.MaxInt64, "odd": math.MinInt64},
-		Values: map[string]json.RawMessage{"title": Text("Pump ]} \"seal\""), "hours": json.RawMessage(`2.5`), "urgent": json.RawMessage(`true`),
+	job := contract.Operation{ID: "4b0f2f0e-8a41-4d8e-9d2c-3f1a8c1e7d10", RecordType: "job", RecordID: "0d1487d9-2774-43f4-bc45-c1119aea652c",
+		Action: contract.ActionUpdate, Bases: map[string]int64{"work": 3, "customer": 0, "schedule": math.MaxInt64, "odd": math.MinInt64},
+		Values: map[string]json.RawMessage{"title": contract.Text("Pump ]} \"seal\""), "hours": json.RawMessage(`2.5`), "urgent": json.RawMessage(`true`),
 			"visits": json.RawMessage(`-12`), "ratio": json.RawMessage(`1.5e-3`)},
 		DeviceID: "tablet-7", DeviceTime: time.Date(2024, 3, 5, 14, 7, 9, 123456789, west)}
-	note := Operation{ID: "507d832c-ee20-47de-ac8e-eda3302ff445", RecordType: "note", RecordID: "b349735d-2dee-48b5-87ab-6b6dda38b740",
-		Action: ActionAppend, Values: map[string]json.RawMessage{
-			"text":   Text("He said \"done\" [ok] {x}: \\ / <b>&amp; \u2028\u2029 na\u00efve \u65e5\u672c \U0001F600 \t\r\n\x00\x1f end"),
-			"job_id": Text("0d1487d9-2774-43f4-bc45-c1119aea652c")},
+	note := contract.Operation{ID: "507d832c-ee20-47de-ac8e-eda3302ff445", RecordType: "note", RecordID: "b349735d-2dee-48b5-87ab-6b6dda38b740",
+		Action: contract.ActionAppend, Values: map[string]json.RawMessage{
+			"text":   contract.Text("He said \"done\" [ok] {x}: \\ / <b>&amp; \u2028\u2029 na\u00efve \u65e5\u672c \U0001F600 \t\r\n\x00\x1f end"),
+			"job_id": contract.Text("0d1487d9-2774-43f4-bc45-c1119aea652c")},
 		DeviceID: "phone \u00e9\"1\"", DeviceTime: time.Date(2023, 12, 31, 23, 59, 59, 999999999, india)}
-	create := Operation{ID: "c1", RecordType: "job", RecordID: "r1", Action: ActionCreate,
+	create := contract.Operation{ID: "c1", RecordType: "job", RecordID: "r1", Action: contract.ActionCreate,
 		Values: map[string]json.RawMessage{
 			"lines":   json.RawMessage(`[{"part":"P-1","qty":2},{"part":"P-\"2\"","qty":1.5e2,"tags":[]},[],{}]`),
 			"address": json.RawMessage(`{"street":"1 Main St","geo":[51.5,-0.12],"flat":null,"ok":false,"deep":{"a":{"b":[[["c"]]]}}}`),
 			"empty":   json.RawMessage(`""`)},
 		DeviceID: "d", DeviceTime: time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC)}
-	nulls := Operation{ID: "n1", RecordType: "customer", RecordID: "r2", Action: ActionUpdate, Bases: map[string]int64{"contact": 1},
-		Values:   map[string]json.RawMessage{"phone": json.RawMessage(`null`), "email": json.RawMessage(`null`), "name": Text("A")},
+	nulls := contract.Operation{ID: "n1", RecordType: "customer", RecordID: "r2", Action: contract.ActionUpdate, Bases: map[string]int64{"contact": 1},
+		Values:   map[string]json.RawMessage{"phone": json.RawMessage(`null`), "email": json.RawMessage(`null`), "name": contract.Text("A")},
 		DeviceID: "d", DeviceTime: time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)}
-	bare := Operation{ID: "v1", RecordType: "invoice", RecordID: "r3", Action: ActionVoid, DeviceID: "d", DeviceTime: time.Date(2024, 6, 1, 12, 0, 0, 500000000, west)}
+	bare := contract.Operation{ID: "v1", RecordType: "invoice", RecordID: "r3", Action: contract.ActionVoid, DeviceID: "d", DeviceTime: time.Date(2024, 6, 1, 12, 0, 0, 500000000, west)}
 	var out []string
-	for _, req := range []PushRequest{{Ops: []Operation{job}}, {Ops: []Operation{note}}, {Ops: []Operation{create}},
-		{Ops: []Operation{nulls}}, {Ops: []Operation{bare}}, {Ops: []Operation{job, note, create, nulls, bare}}, {Ops: []Operation{}}} {
+	for _, req := range []contract.PushRequest{{Ops: []contract.Operation{job}}, {Ops: []contract.Operation{note}}, {Ops: []contract.Operation{create}},
+		{Ops: []contract.Operation{nulls}}, {Ops: []contract.Operation{bare}}, {Ops: []contract.Operation{job, note, create, nulls, bare}}, {Ops: []contract.Operation{}}} {
 		body, err := json.Marshal(req)
 		if err != nil {
 			tb.Fatal(err)
@@ -294,7 +296,7 @@ func TestDecodePushRequestLeavesOddShapesToEncodingJSON(t *testing.T) {
 		// The server decodes into the request the fast path returned, and
 		// encoding/json keeps what is already in a slice's elements: a
 		// declined request must come back empty.
-		if !reflect.DeepEqual(got, PushRequest{}) {
+		if !reflect.DeepEqual(got, contract.PushRequest{}) {
 			t.Errorf("%q: declined but returned %#v", body, got)
 		}
 		// Whether encoding/json takes it does not matter: declining is
@@ -310,7 +312,7 @@ func TestDecodePushRequestLeavesOddShapesToEncodingJSON(t *testing.T) {
 // writes a nil one as "ops":null, which the fast path leaves to
 // encoding/json by design), and in each op a set device time that encodes
 // and reads back to itself, and text that is valid UTF-8.
-func usualPushShape(req PushRequest) bool {
+func usualPushShape(req contract.PushRequest) bool {
 	if req.Ops == nil {
 		return false
 	}
@@ -364,7 +366,7 @@ func FuzzDecodePushRequest(f *testing.F) {
 			t.Fatalf("%q: the fast path read %#v, encoding/json refuses: %v", body, got, err)
 		case ok && !reflect.DeepEqual(got, want):
 			t.Fatalf("%q:\n fast path %#v\nencoding/json %#v", body, got, want)
-		case !ok && !reflect.DeepEqual(got, PushRequest{}):
+		case !ok && !reflect.DeepEqual(got, contract.PushRequest{}):
 			t.Fatalf("%q: declined but returned %#v", body, got)
 		}
 		if ok || err != nil || !usualPushShape(want) {

@@ -1,4 +1,4 @@
-package contract
+package wirejson
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"fieldsync/contract"
 )
 
 // RecordHead is what a store needs to file a record: its type, id, parent
@@ -112,8 +114,8 @@ func SplitArray(raw []byte) ([]json.RawMessage, error) {
 // DecodePushResponse reads a push answer in one pass: the results with
 // encoding/json, the copies as slices of body (not copies), each checked
 // to be well-formed JSON. Keys match exactly; others are skipped.
-func DecodePushResponse(body []byte) (PushResponse, error) {
-	var out PushResponse
+func DecodePushResponse(body []byte) (contract.PushResponse, error) {
+	var out contract.PushResponse
 	s := scanner{b: body}
 	s.space()
 	if s.peek() != '{' {
@@ -408,7 +410,7 @@ func (s *scanner) literal(word string) error {
 // then the caller decodes body with encoding/json, whose answer (and error)
 // is the one that counts. Where ok is true, the request equals what
 // encoding/json with DisallowUnknownFields makes of body.
-func DecodePushRequest(body []byte) (req PushRequest, ok bool) {
+func DecodePushRequest(body []byte) (req contract.PushRequest, ok bool) {
 	s := scanner{b: body}
 	s.space()
 	if s.peek() != '{' {
@@ -424,13 +426,13 @@ func DecodePushRequest(body []byte) (req PushRequest, ok bool) {
 		if s.peek() != '[' {
 			return errFallBack
 		}
-		req.Ops = []Operation{}
+		req.Ops = []contract.Operation{}
 		return s.array(func() error {
 			s.space()
 			if s.peek() != '{' {
 				return errFallBack
 			}
-			var op Operation
+			var op contract.Operation
 			if err := s.operation(&op); err != nil {
 				return err
 			}
@@ -439,7 +441,7 @@ func DecodePushRequest(body []byte) (req PushRequest, ok bool) {
 		})
 	})
 	if err != nil || s.end() != nil || !seen {
-		return PushRequest{}, false
+		return contract.PushRequest{}, false
 	}
 	return req, true
 }
@@ -448,7 +450,7 @@ func DecodePushRequest(body []byte) (req PushRequest, ok bool) {
 var errFallBack = errors.New("not the usual shape")
 
 // operation reads one operation object for DecodePushRequest.
-func (s *scanner) operation(op *Operation) error {
+func (s *scanner) operation(op *contract.Operation) error {
 	var seen uint8
 	return s.object(func(quoted []byte) error {
 		var bit uint8

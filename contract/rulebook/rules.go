@@ -1,4 +1,4 @@
-package contract
+package rulebook
 
 import (
 	_ "embed"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"fieldsync/contract"
 )
 
 // Conflict policies, per field group.
@@ -127,12 +129,12 @@ type Machine struct {
 
 // Move is an allowed status move.
 type Move struct {
-	From   []string `json:"from"`
-	To     string   `json:"to"`
-	By     []string `json:"by"`
-	Action Action   `json:"action"`           // transition, reopen or void
-	Needs  string   `json:"needs,omitempty"`  // a group that must be filled first
-	Clears []string `json:"clears,omitempty"` // groups emptied by the move; their values stay in history
+	From   []string        `json:"from"`
+	To     string          `json:"to"`
+	By     []string        `json:"by"`
+	Action contract.Action `json:"action"`           // transition, reopen or void
+	Needs  string          `json:"needs,omitempty"`  // a group that must be filled first
+	Clears []string        `json:"clears,omitempty"` // groups emptied by the move; their values stay in history
 	line   int
 }
 
@@ -173,12 +175,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 //go:embed default.rules
 var defaultRulesText string
 
-// DefaultRulesText is the text of the embedded default rules.
-func DefaultRulesText() string { return defaultRulesText }
+// DefaultText is the text of the embedded default rules.
+func DefaultText() string { return defaultRulesText }
 
 // DefaultRules returns a fresh compiled copy of the embedded default rules.
-func DefaultRules() *Rules {
-	r, err := ParseRules("default.rules", defaultRulesText)
+func Default() *Rules {
+	r, err := Parse("default.rules", defaultRulesText)
 	if err != nil {
 		panic("contract: embedded default rules: " + err.Error())
 	}
@@ -266,7 +268,7 @@ func (r *Rules) Expand(list []string) string {
 			words = append(words, tok)
 		}
 	}
-	return orList(words)
+	return OrList(words)
 }
 
 // Group returns the named group of the record type, or nil.
@@ -339,7 +341,7 @@ func (rr *RecordRule) StatusGroup() *GroupRule {
 }
 
 // MovesFrom lists the moves an action may make from state.
-func (m *Machine) MovesFrom(state string, action Action) []Move {
+func (m *Machine) MovesFrom(state string, action contract.Action) []Move {
 	var out []Move
 	for _, mv := range m.Moves {
 		if mv.Action == action && slices.Contains(mv.From, state) {
@@ -350,7 +352,7 @@ func (m *Machine) MovesFrom(state string, action Action) []Move {
 }
 
 // Find returns the move from one state to another by an action.
-func (m *Machine) Find(from, to string, action Action) (Move, bool) {
+func (m *Machine) Find(from, to string, action contract.Action) (Move, bool) {
 	for _, mv := range m.Moves {
 		if mv.Action == action && mv.To == to && slices.Contains(mv.From, from) {
 			return mv, true
@@ -368,7 +370,9 @@ func (l *Lock) Locks(state string) bool { return l != nil && slices.Contains(l.W
 // Exempt reports whether group stays open under the lock.
 func (l *Lock) Exempt(group string) bool { return l != nil && slices.Contains(l.Except, group) }
 
-func orList(words []string) string {
+// OrList says a list of names as a person would: "a", "a or b", "a, b or c";
+// an empty list of people is "nobody".
+func OrList(words []string) string {
 	switch len(words) {
 	case 0:
 		return "nobody"
