@@ -60,7 +60,7 @@ figures:
 	go test -run '^$$' -bench BenchmarkPush -benchtime 3x -count 5 ./server
 	go test -run '^$$' -bench 'BenchmarkSaveEdit$$' -benchtime 1x -count 3 ./app
 	go test -run '^$$' -bench 'BenchmarkDrain$$|BenchmarkPullInto$$' -benchtime 1x -count 5 ./app
-	go run ./server/cmd/fieldsoak --devices 50 --duration 60s
+	go run ./cmd/fieldsoak --devices 50 --duration 60s
 
 server:
 	go build -o fieldsyncd ./server/cmd/fieldsyncd

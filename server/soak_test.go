@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync/server/cmd/fieldsoak/soak"
+	"fieldsync/internal/soak"
 )
 
 // TestSoakTenSeconds is the CI version of the soak of issue 5: 50 devices
-// for 10 seconds against a real server (what `go run ./server/cmd/fieldsoak`
+// for 10 seconds against a real server (what `go run ./cmd/fieldsoak`
 // does for 60), checked through the line it prints. It is not parallel, so
 // that the heap it measures is the soak's alone.
 func TestSoakTenSeconds(t *testing.T) {

@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"fieldsync/contract"
+	"fieldsync/internal/faultproxy"
 	"fieldsync/localstore"
 	"fieldsync/server"
 	"fieldsync/syncqueue"
-	"fieldsync/syncqueue/faultproxy"
 
 	"github.com/google/uuid"
 )

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"fieldsync/app"
-	"fieldsync/syncqueue/faultproxy"
+	"fieldsync/internal/faultproxy"
 )
 
 // Beyond S1–S14: behaviour the scenarios lean on, checked on its own.

@@ -3,7 +3,7 @@
 // through the app facade on two or three devices, each a real device store
 // in its own temp dir, against a real server in-process on loopback. Each
 // device reaches the server through its own fault-injecting proxy
-// (syncqueue/faultproxy): "offline" is that proxy down, and lost requests,
+// (internal/faultproxy): "offline" is that proxy down, and lost requests,
 // lost replies, 503s and cut uploads are its rules.
 package e2e_test
 
@@ -27,11 +27,11 @@ import (
 	"fieldsync/app"
 	"fieldsync/contract"
 	"fieldsync/contract/rulebook"
+	"fieldsync/internal/faultproxy"
 	"fieldsync/localstore"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
 	"fieldsync/syncqueue"
-	"fieldsync/syncqueue/faultproxy"
 
 	"golang.org/x/crypto/bcrypt"
 )

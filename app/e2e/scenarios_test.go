@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"fieldsync/app"
+	"fieldsync/internal/faultproxy"
 	"fieldsync/syncqueue"
-	"fieldsync/syncqueue/faultproxy"
 
 	"github.com/google/uuid"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"fieldsync/syncqueue/faultproxy"
+	"fieldsync/internal/faultproxy"
 )
 
 // backend is a server that records what reached it.

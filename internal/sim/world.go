@@ -18,10 +18,10 @@ import (
 	"fieldsync/app"
 	"fieldsync/contract"
 	"fieldsync/contract/rulebook"
+	"fieldsync/internal/faultproxy"
 	"fieldsync/localstore"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
-	"fieldsync/syncqueue/faultproxy"
 
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"

@@ -10,7 +10,7 @@ import (
 // TestShortRun is the short simulation CI runs: 20 devices, 200 operations,
 // faults on, for a fixed seed and a second one. Every promise must hold and
 // the mix must have produced collisions. A failure names its seed; rerun it
-// with go run ./syncqueue/cmd/fieldsim --seed N --verbose.
+// with go run ./cmd/fieldsim --seed N --verbose.
 func TestShortRun(t *testing.T) {
 	for _, seed := range []uint64{1, 20260302} {
 		rep, err := Run(context.Background(), Config{Devices: 20, Ops: 200, Seed: seed, Faults: true, Merge: true, Dir: t.TempDir()})

@@ -8,7 +8,7 @@
 // and exits 1 if the server's memory grew without bound (see package soak
 // for the rule) or any request failed unexpectedly.
 //
-//	go run ./server/cmd/fieldsoak [--devices 50] [--duration 60s] [--think 100ms]
+//	go run ./cmd/fieldsoak [--devices 50] [--duration 60s] [--think 100ms]
 package main
 
 import (
@@ -19,7 +19,7 @@ import (
 	"os/signal"
 	"time"
 
-	"fieldsync/server/cmd/fieldsoak/soak"
+	"fieldsync/internal/soak"
 )
 
 func main() {

@@ -11,9 +11,9 @@
 // and exits 1, with the seed and what failed, if any promise broke. A run
 // is deterministic for its seed:
 //
-//	go run ./syncqueue/cmd/fieldsim                             # 20 devices, 200 operations
-//	go run ./syncqueue/cmd/fieldsim --devices 20 --ops 2000     # a long run
-//	go run ./syncqueue/cmd/fieldsim --seed 42 --verbose         # rerun a seed, saying what happens
+//	go run ./cmd/fieldsim                             # 20 devices, 200 operations
+//	go run ./cmd/fieldsim --devices 20 --ops 2000     # a long run
+//	go run ./cmd/fieldsim --seed 42 --verbose         # rerun a seed, saying what happens
 //
 // --ops counts user operations across all devices.
 package main
@@ -26,7 +26,7 @@ import (
 	"os/signal"
 	"time"
 
-	"fieldsync/syncqueue/cmd/fieldsim/sim"
+	"fieldsync/internal/sim"
 )
 
 func main() {
@@ -52,7 +52,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := sim.Run(ctx, cfg)
-	rerun := fmt.Sprintf("go run ./syncqueue/cmd/fieldsim --seed %d --devices %d --ops %d", *seed, *devices, *ops)
+	rerun := fmt.Sprintf("go run ./cmd/fieldsim --seed %d --devices %d --ops %d", *seed, *devices, *ops)
 	if !*faults {
 		rerun += " --faults=false"
 	}

@@ -1,7 +1,7 @@
 // Package sim is FieldSync's multi-device simulation: one real server on
 // loopback over a real SQLite file, and N devices, each a real device store
 // in its own directory driven through the app facade, each reaching the
-// server through its own fault-injecting proxy (syncqueue/faultproxy).
+// server through its own fault-injecting proxy (internal/faultproxy).
 //
 // The devices do a random but rule-respecting mix of work: technicians
 // create follow-up jobs, move statuses, add notes, photos and part lines,
