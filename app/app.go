@@ -20,6 +20,7 @@ import (
 	"fieldsync/contract"
 	"fieldsync/contract/engine"
 	"fieldsync/contract/rulebook"
+	"fieldsync/internal/apiclient"
 	"fieldsync/localstore"
 	"fieldsync/syncqueue"
 )
@@ -43,7 +44,7 @@ type Config struct {
 type App struct {
 	cfg    Config
 	store  *localstore.Store
-	client *syncqueue.Client
+	client *apiclient.Client
 	queue  *syncqueue.Queue
 
 	mu      sync.RWMutex
@@ -107,7 +108,7 @@ func Open(dir string, cfg Config) (*App, error) {
 	if url == "" {
 		url = cfg.ServerURL
 	}
-	if a.client, err = syncqueue.NewClient(url, cfg.HTTPClient); err != nil {
+	if a.client, err = apiclient.New(url, cfg.HTTPClient); err != nil {
 		return fail(err)
 	}
 	a.client.SetToken(sess.Token)
@@ -251,7 +252,7 @@ func (a *App) Login(ctx context.Context, serverURL, user, password string) (cont
 		device = localstore.NewDeviceID()
 	}
 	resp, err := a.client.Login(ctx, user, password, device)
-	if err != nil && syncqueue.ErrorCode(err) == contract.CodeDeviceTaken {
+	if err != nil && apiclient.ErrorCode(err) == contract.CodeDeviceTaken {
 		// The server has this device's id bound to someone else: a store
 		// copied from another device, say. With nothing here the server
 		// lacks, the device starts afresh under a new id.

@@ -11,8 +11,8 @@ import (
 	"fieldsync/app"
 	"fieldsync/contract"
 	"fieldsync/contract/engine"
+	"fieldsync/internal/apiclient"
 	"fieldsync/server"
-	"fieldsync/syncqueue"
 
 	"github.com/google/uuid"
 )
@@ -20,7 +20,7 @@ import (
 // user signs user in with a plain client and returns who they are.
 func (e *env) user(name string) contract.User {
 	e.t.Helper()
-	c, err := syncqueue.NewClient(e.ts.URL, nil)
+	c, err := apiclient.New(e.ts.URL, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func BenchmarkDrainSteps(b *testing.B) {
 		queueEdits(b, a, jobs, edits)
 		st := a.Store()
 		sess, _, _ := st.Session()
-		c, _ := syncqueue.NewClient(e.ts.URL, nil)
+		c, _ := apiclient.New(e.ts.URL, nil)
 		c.SetToken(sess.Token)
 		b.StartTimer()
 		for {

@@ -11,9 +11,9 @@ import (
 
 	"fieldsync/app"
 	"fieldsync/contract"
+	"fieldsync/internal/apiclient"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
-	"fieldsync/syncqueue"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -72,9 +72,9 @@ func (e *env) device(user string) *app.App {
 
 // client is a plain protocol client signed in as user, for asking the
 // server directly what it would say.
-func (e *env) client(user string) *syncqueue.Client {
+func (e *env) client(user string) *apiclient.Client {
 	e.t.Helper()
-	c, err := syncqueue.NewClient(e.ts.URL, nil)
+	c, err := apiclient.New(e.ts.URL, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}

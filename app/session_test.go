@@ -10,8 +10,8 @@ import (
 
 	"fieldsync/app"
 	"fieldsync/contract"
+	"fieldsync/internal/apiclient"
 	"fieldsync/server"
-	"fieldsync/syncqueue"
 
 	"github.com/google/uuid"
 )
@@ -324,7 +324,7 @@ func TestASignInTheServerEndedIsShownAfterASyncRound(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The session ends on the server (signed out elsewhere, or revoked).
-	c, _ := syncqueue.NewClient(e.ts.URL, nil)
+	c, _ := apiclient.New(e.ts.URL, nil)
 	c.SetToken(sess.Token)
 	if err := c.Logout(ctx); err != nil {
 		t.Fatal(err)
@@ -333,7 +333,7 @@ func TestASignInTheServerEndedIsShownAfterASyncRound(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = a.SyncRound(ctx)
-	if !syncqueue.IsUnauthorized(err) {
+	if !apiclient.IsUnauthorized(err) {
 		t.Fatalf("round: %v, want unauthorized", err)
 	}
 	if q, _, _, _ := a.Store().Counts(); q != 1 {
@@ -392,11 +392,11 @@ func TestADeviceThatChangesHandsSignsInUnderANewID(t *testing.T) {
 		}
 		syncRound(t, a)
 		// Alex's old id is still his: a client claiming it as sam is refused.
-		c, err := syncqueue.NewClient(e.ts.URL, nil)
+		c, err := apiclient.New(e.ts.URL, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Login(ctx, "sam", server.DemoPassword, alexDevice); syncqueue.ErrorCode(err) != contract.CodeDeviceTaken {
+		if _, err := c.Login(ctx, "sam", server.DemoPassword, alexDevice); apiclient.ErrorCode(err) != contract.CodeDeviceTaken {
 			t.Errorf("sam signing in with alex's old device id: %v, want %s", err, contract.CodeDeviceTaken)
 		}
 	})
@@ -405,7 +405,7 @@ func TestADeviceThatChangesHandsSignsInUnderANewID(t *testing.T) {
 		a := e.open()
 		taken := a.DeviceID()
 		// Alex signed in with this id before, from somewhere else.
-		c, err := syncqueue.NewClient(e.ts.URL, nil)
+		c, err := apiclient.New(e.ts.URL, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"fieldsync/contract"
+	"fieldsync/internal/apiclient"
 	"fieldsync/internal/faultproxy"
 	"fieldsync/localstore"
 	"fieldsync/server"
-	"fieldsync/syncqueue"
 
 	"github.com/google/uuid"
 )
@@ -94,7 +94,7 @@ func serverRecords(t testing.TB, e *env, user string) map[string]contract.Record
 	t.Helper()
 	ts := httptest.NewServer(e.srv)
 	defer ts.Close()
-	c, err := syncqueue.NewClient(ts.URL, nil)
+	c, err := apiclient.New(ts.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestALostPushReplyStillEndsWithTheServersCopiesAndNothingTwice(t *testing.T
 
 	// The server applies the batch, and its answer never reaches the device.
 	fp.Add(faultproxy.Rule{Name: "lost push reply", Method: "POST", Path: "/v1/push", Fault: faultproxy.DropReply, Times: 1})
-	if err := alex.q.RunData(context.Background()); err == nil || !syncqueue.IsTransient(err) {
+	if err := alex.q.RunData(context.Background()); err == nil || !apiclient.IsTransient(err) {
 		t.Fatalf("round with a lost reply: %v, want a transient failure", err)
 	}
 	if n := fp.Stats().DroppedReplies; n != 1 {
@@ -328,7 +328,7 @@ func TestALostReplyToAHeldEditStillBringsTheJobUnderReview(t *testing.T) {
 		map[string]any{"status": "completed"}))
 
 	fp.Add(faultproxy.Rule{Name: "lost push reply", Method: "POST", Path: "/v1/push", Fault: faultproxy.DropReply, Times: 1})
-	if err := alex.q.RunData(context.Background()); err == nil || !syncqueue.IsTransient(err) {
+	if err := alex.q.RunData(context.Background()); err == nil || !apiclient.IsTransient(err) {
 		t.Fatalf("round with a lost reply: %v, want a transient failure", err)
 	}
 	alex.sync()

@@ -11,6 +11,7 @@ import (
 
 	"fieldsync/contract"
 	"fieldsync/contract/rulebook"
+	"fieldsync/internal/apiclient"
 	"fieldsync/localstore"
 	"fieldsync/syncqueue"
 
@@ -67,7 +68,7 @@ func TestBackoffDoublesWithJitterAndIsCapped(t *testing.T) {
 			}
 			var waits []time.Duration
 			for i := range 25 {
-				if err := tt.round(d); err == nil || !syncqueue.IsTransient(err) {
+				if err := tt.round(d); err == nil || !apiclient.IsTransient(err) {
 					t.Fatalf("round %d: %v, want a transient failure", i, err)
 				}
 				ls := tt.laneState(d.q.State())
@@ -113,7 +114,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := login(t, unavailable(t, tt.retryAfter).URL, "")
 			err := d.q.RunData(context.Background())
-			if got := syncqueue.RetryAfter(err); got != tt.header {
+			if got := apiclient.RetryAfter(err); got != tt.header {
 				t.Errorf("RetryAfter(err) = %v", got)
 			}
 			wait := d.q.State().Data.NextTry.Sub(d.clock.Now())

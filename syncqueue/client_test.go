@@ -15,8 +15,8 @@ import (
 
 	"fieldsync/contract"
 	"fieldsync/contract/rulebook"
+	"fieldsync/internal/apiclient"
 	"fieldsync/server"
-	"fieldsync/syncqueue"
 
 	"github.com/google/uuid"
 )
@@ -34,7 +34,7 @@ func TestCheckURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := syncqueue.CheckURL(tt.in)
+			got, err := apiclient.CheckURL(tt.in)
 			if (err == nil) != tt.ok || got != tt.want {
 				t.Fatalf("CheckURL(%q) = %q, %v", tt.in, got, err)
 			}
@@ -55,7 +55,7 @@ func TestClientLogin(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := syncqueue.NewClient(e.ts.URL, nil)
+			c, err := apiclient.New(e.ts.URL, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,14 +69,14 @@ func TestClientLogin(t *testing.T) {
 				}
 				return
 			}
-			var se *syncqueue.Error
-			if !errors.As(err, &se) || se.Status != http.StatusUnauthorized || !syncqueue.IsUnauthorized(err) || syncqueue.IsTransient(err) {
+			var se *apiclient.Error
+			if !errors.As(err, &se) || se.Status != http.StatusUnauthorized || !apiclient.IsUnauthorized(err) || apiclient.IsTransient(err) {
 				t.Fatalf("login: %v (%#v), want a 401 that is not transient", err, se)
 			}
 			if se.Detail.Code != contract.CodeUnauthorized || se.Error() == "" {
 				t.Errorf("detail %+v", se.Detail)
 			}
-			if _, err := c.Users(ctx); !syncqueue.IsUnauthorized(err) {
+			if _, err := c.Users(ctx); !apiclient.IsUnauthorized(err) {
 				t.Errorf("a failed login left a usable token: %v", err)
 			}
 		})
@@ -101,7 +101,7 @@ func TestClientRulesUsersHealthAndLogout(t *testing.T) {
 	if err := d.c.Logout(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.c.Users(ctx); !syncqueue.IsUnauthorized(err) {
+	if _, err := d.c.Users(ctx); !apiclient.IsUnauthorized(err) {
 		t.Fatalf("after logout: %v, want unauthorized", err)
 	}
 }
@@ -204,8 +204,8 @@ func TestClientUploadsInChunks(t *testing.T) {
 		t.Fatalf("first chunk: %+v %v", st, err)
 	}
 	_, err = d.c.UploadChunk(ctx, photo, 0, bytes.NewReader(content[:400]))
-	var se *syncqueue.Error
-	if !errors.As(err, &se) || se.Status != http.StatusConflict || se.Detail.Code != contract.CodeOffset || syncqueue.IsTransient(err) {
+	var se *apiclient.Error
+	if !errors.As(err, &se) || se.Status != http.StatusConflict || se.Detail.Code != contract.CodeOffset || apiclient.IsTransient(err) {
 		t.Fatalf("a chunk from the wrong offset: %v", err)
 	}
 	if st, _ := d.c.UploadStatus(ctx, photo); st.Received != 400 {
@@ -272,20 +272,20 @@ func TestClientErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := httptest.NewServer(tt.handler)
 			defer ts.Close()
-			c, _ := syncqueue.NewClient(ts.URL, nil)
+			c, _ := apiclient.New(ts.URL, nil)
 			c.SetToken("tok")
 			_, err := c.Pull(context.Background(), "", 0, false)
-			var se *syncqueue.Error
+			var se *apiclient.Error
 			if !errors.As(err, &se) {
-				t.Fatalf("err %v is not a *syncqueue.Error", err)
+				t.Fatalf("err %v is not a *apiclient.Error", err)
 			}
-			if se.Status != tt.status || syncqueue.IsTransient(err) != tt.transient || se.Transient() != tt.transient || syncqueue.IsUnauthorized(err) != tt.unauthorized {
-				t.Errorf("status %d transient %v unauthorized %v, want %d %v %v", se.Status, se.Transient(), syncqueue.IsUnauthorized(err), tt.status, tt.transient, tt.unauthorized)
+			if se.Status != tt.status || apiclient.IsTransient(err) != tt.transient || se.Transient() != tt.transient || apiclient.IsUnauthorized(err) != tt.unauthorized {
+				t.Errorf("status %d transient %v unauthorized %v, want %d %v %v", se.Status, se.Transient(), apiclient.IsUnauthorized(err), tt.status, tt.transient, tt.unauthorized)
 			}
 			if se.Error() != tt.message {
 				t.Errorf("message %q, want %q", se.Error(), tt.message)
 			}
-			ra := syncqueue.RetryAfter(err)
+			ra := apiclient.RetryAfter(err)
 			switch {
 			case tt.retryAfter == -1:
 				if ra < 80*time.Second || ra > 91*time.Second {
@@ -301,9 +301,9 @@ func TestClientErrors(t *testing.T) {
 		ts := httptest.NewServer(http.NotFoundHandler())
 		url := ts.URL
 		ts.Close()
-		c, _ := syncqueue.NewClient(url, nil)
+		c, _ := apiclient.New(url, nil)
 		_, err := c.Pull(context.Background(), "", 0, false)
-		var se *syncqueue.Error
+		var se *apiclient.Error
 		if !errors.As(err, &se) || se.Status != 0 || !se.Transient() || !strings.HasPrefix(se.Error(), "no connection to the server") {
 			t.Fatalf("err %v", err)
 		}
@@ -312,19 +312,19 @@ func TestClientErrors(t *testing.T) {
 		hit := false
 		ts := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hit = true }))
 		defer ts.Close()
-		c, _ := syncqueue.NewClient(ts.URL, nil)
+		c, _ := apiclient.New(ts.URL, nil)
 		c.SetOffline(true)
 		_, err := c.Pull(context.Background(), "", 0, false)
-		if !errors.Is(err, syncqueue.ErrNoSignal) || !syncqueue.IsTransient(err) || hit || !c.Offline() {
+		if !errors.Is(err, apiclient.ErrNoSignal) || !apiclient.IsTransient(err) || hit || !c.Offline() {
 			t.Fatalf("err %v, server reached %v", err, hit)
 		}
 	})
 	t.Run("a push answered with too few results is a transient failure", func(t *testing.T) {
 		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"results":[]}`)) }))
 		defer ts.Close()
-		c, _ := syncqueue.NewClient(ts.URL, nil)
+		c, _ := apiclient.New(ts.URL, nil)
 		_, err := c.Push(context.Background(), []contract.Operation{{ID: uuid.NewString()}})
-		var se *syncqueue.Error
+		var se *apiclient.Error
 		if !errors.As(err, &se) || !se.Transient() {
 			t.Fatalf("err %v", err)
 		}
@@ -332,25 +332,25 @@ func TestClientErrors(t *testing.T) {
 	t.Run("an answer that is not JSON is a transient failure", func(t *testing.T) {
 		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`<html>captive portal</html>`)) }))
 		defer ts.Close()
-		c, _ := syncqueue.NewClient(ts.URL, nil)
+		c, _ := apiclient.New(ts.URL, nil)
 		_, err := c.Pull(context.Background(), "", 0, false)
-		if !syncqueue.IsTransient(err) {
+		if !apiclient.IsTransient(err) {
 			t.Fatalf("err %v", err)
 		}
 	})
 	t.Run("a cancelled request is not transient", func(t *testing.T) {
 		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 		defer ts.Close()
-		c, _ := syncqueue.NewClient(ts.URL, nil)
+		c, _ := apiclient.New(ts.URL, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		_, err := c.Pull(ctx, "", 0, false)
-		if !errors.Is(err, context.Canceled) || syncqueue.IsTransient(err) {
+		if !errors.Is(err, context.Canceled) || apiclient.IsTransient(err) {
 			t.Fatalf("err %v", err)
 		}
 	})
 	t.Run("without a server address requests fail with a plain reason", func(t *testing.T) {
-		c, err := syncqueue.NewClient("", nil)
+		c, err := apiclient.New("", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,7 +365,7 @@ func TestClientErrors(t *testing.T) {
 			w.Write([]byte(`{"users":[]}`))
 		}))
 		defer ts.Close()
-		c, _ := syncqueue.NewClient(ts.URL, nil)
+		c, _ := apiclient.New(ts.URL, nil)
 		c.SetToken("abc")
 		if _, err := c.Users(context.Background()); err != nil || auth != "Bearer abc" {
 			t.Fatalf("Authorization %q, %v", auth, err)

@@ -15,6 +15,7 @@ import (
 
 	"fieldsync/contract"
 	"fieldsync/contract/rulebook"
+	"fieldsync/internal/apiclient"
 	"fieldsync/localstore"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
@@ -127,7 +128,7 @@ func (p *proxy) take(path string) []request {
 type device struct {
 	t      testing.TB
 	st     *localstore.Store
-	c      *syncqueue.Client
+	c      *apiclient.Client
 	q      *syncqueue.Queue
 	user   contract.User
 	id     string
@@ -183,7 +184,7 @@ func login(t testing.TB, baseURL, user string, opts ...deviceOpt) *device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := syncqueue.NewClient(baseURL, nil)
+	c, err := apiclient.New(baseURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"fieldsync/contract"
 	"fieldsync/contract/rulebook"
+	"fieldsync/internal/apiclient"
 	"fieldsync/localstore"
 
 	"github.com/cenkalti/backoff/v4"
@@ -30,7 +31,7 @@ import (
 // Options configure a Queue.
 type Options struct {
 	Store  *localstore.Store
-	Client *Client
+	Client *apiclient.Client
 	// Rules returns the rules in force, for retry timing and batch size.
 	Rules func() *rulebook.Rules
 	// IsOffice reports whether a user works in the office, for summaries.
@@ -299,13 +300,13 @@ func (q *Queue) run(ctx context.Context, l *lane) error {
 				poke(q.media.kick)
 			}
 		case errors.Is(err, context.Canceled):
-		case IsUnauthorized(err):
+		case apiclient.IsUnauthorized(err):
 			s.LastError = err.Error()
 		default:
 			// Jitter never takes a wait past the cap; only the server's
 			// Retry-After may.
 			wait := min(l.bo.NextBackOff(), time.Duration(l.rt.Cap))
-			if ra := RetryAfter(err); ra > wait {
+			if ra := apiclient.RetryAfter(err); ra > wait {
 				wait = ra
 			}
 			s.Failures++
@@ -316,7 +317,7 @@ func (q *Queue) run(ctx context.Context, l *lane) error {
 	})
 	q.mu.Lock()
 	switch {
-	case IsUnauthorized(err):
+	case apiclient.IsUnauthorized(err):
 		q.state.SignedOut = true
 	case err == nil && l == q.data:
 		q.state.SignedOut = false // only the data lane's sign-in proves it again
@@ -433,8 +434,8 @@ func (q *Queue) pushAll(ctx context.Context, log *roundLog) error {
 
 	// Answers are decoded, counted and stored in order, by one goroutine.
 	type arrival struct {
-		raw *RawAnswer // as it arrived, or
-		got []answer   // decoded already, for a batch sent one by one
+		raw *apiclient.RawAnswer // as it arrived, or
+		got []answer             // decoded already, for a batch sent one by one
 		out []localstore.Outgoing
 	}
 	arrivals := make(chan arrival, 1)
@@ -498,7 +499,7 @@ func (q *Queue) pushAll(ctx context.Context, log *roundLog) error {
 				for i := range p.out {
 					raw[i] = p.out[i].JSON
 				}
-				p.body = PushBodyOf(raw)
+				p.body = apiclient.PushBodyOf(raw)
 			}
 			ch <- p
 		}()
@@ -576,8 +577,8 @@ func (q *Queue) pushFailedOutgoing(ctx context.Context, out []localstore.Outgoin
 // bad operation is refused on its own and never blocks the queue. It
 // returns the answers it got, also when it stops at an error.
 func (q *Queue) pushFailed(ctx context.Context, batch []localstore.Pending, ops []contract.Operation, err error) ([]answer, error) {
-	var e *Error
-	if IsTransient(err) || IsUnauthorized(err) || errors.Is(err, context.Canceled) || !errors.As(err, &e) {
+	var e *apiclient.Error
+	if apiclient.IsTransient(err) || apiclient.IsUnauthorized(err) || errors.Is(err, context.Canceled) || !errors.As(err, &e) {
 		seqs := make([]int64, len(batch))
 		for i, p := range batch {
 			seqs[i] = p.Seq
@@ -653,7 +654,7 @@ func (q *Queue) mediaRound(ctx context.Context) error {
 		if err != nil {
 			// With no signal, or signed out, nothing was tried: the line
 			// says why. Anything else failed this photo's upload.
-			if !errors.Is(err, ErrNoSignal) && !IsUnauthorized(err) && !errors.Is(err, context.Canceled) {
+			if !errors.Is(err, apiclient.ErrNoSignal) && !apiclient.IsUnauthorized(err) && !errors.Is(err, context.Canceled) {
 				failed[p.ID] = true
 			}
 			return err
@@ -695,7 +696,7 @@ func (q *Queue) upload(ctx context.Context, p localstore.Photo, index, of int) (
 	defer q.progress(p, 0, 0, 0, false)
 	status, err := c.UploadStatus(ctx, p.ID)
 	if err != nil {
-		var e *Error
+		var e *apiclient.Error
 		if errors.As(err, &e) && e.Status == http.StatusNotFound {
 			return false, nil // not visible on the server yet
 		}
@@ -719,7 +720,7 @@ func (q *Queue) upload(ctx context.Context, p localstore.Photo, index, of int) (
 		from := offset
 		status, err = c.UploadChunk(ctx, p.ID, offset, io.LimitReader(f, q.opt.ChunkSize))
 		if err != nil {
-			var e *Error
+			var e *apiclient.Error
 			errors.As(err, &e)
 			switch {
 			case e != nil && e.Detail.Code == contract.CodeChecksum:

@@ -15,6 +15,7 @@ import (
 
 	"fieldsync/contract"
 	"fieldsync/contract/rulebook"
+	"fieldsync/internal/apiclient"
 	"fieldsync/localstore"
 	"fieldsync/syncqueue"
 )
@@ -208,7 +209,7 @@ func TestALostReplyNeverMakesADuplicate(t *testing.T) {
 		}
 		return true
 	})
-	if err := d.q.RunData(context.Background()); err == nil || !syncqueue.IsTransient(err) {
+	if err := d.q.RunData(context.Background()); err == nil || !apiclient.IsTransient(err) {
 		t.Fatalf("round with a lost reply: %v, want a transient failure", err)
 	}
 	if out, _ := d.st.Outbox(); len(out) != 1 || out[0].State != localstore.Queued || out[0].Attempts != 1 {
@@ -278,7 +279,7 @@ func TestAnUnauthorizedRoundKeepsTheQueueAndAsksToSignIn(t *testing.T) {
 	d.save(d.note(pump, "kept"))
 	d.c.SetToken("not-a-token")
 	err := d.q.RunData(context.Background())
-	if !syncqueue.IsUnauthorized(err) {
+	if !apiclient.IsUnauthorized(err) {
 		t.Fatalf("round: %v", err)
 	}
 	st := d.q.State()
@@ -351,7 +352,7 @@ func TestRunMediaKeepsWhatArrivedWhenAnUploadIsCut(t *testing.T) {
 		return false
 	})
 	err := d.q.RunMedia(ctx)
-	if err == nil || !syncqueue.IsTransient(err) {
+	if err == nil || !apiclient.IsTransient(err) {
 		t.Fatalf("round with a failed chunk: %v", err)
 	}
 	ph, _ := d.st.Photos("")

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"fieldsync/internal/apiclient"
 )
 
 // Status is where a record stands with the server, from best to worst.
@@ -130,7 +132,7 @@ func (s State) Problem() string {
 	switch {
 	case e == "":
 		return ""
-	case strings.Contains(e, ErrNoSignal.Error()):
+	case strings.Contains(e, apiclient.ErrNoSignal.Error()):
 		return "No signal."
 	case strings.Contains(e, "no connection to the server"), strings.Contains(e, "no server address"):
 		return "The server could not be reached."

@@ -27,11 +27,11 @@ import (
 	"fieldsync/app"
 	"fieldsync/contract"
 	"fieldsync/contract/rulebook"
+	"fieldsync/internal/apiclient"
 	"fieldsync/internal/faultproxy"
 	"fieldsync/localstore"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
-	"fieldsync/syncqueue"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -352,7 +352,7 @@ func (w *world) changes(id string) []contract.Change {
 // download fetches a photo's content from the server as the office would.
 func (w *world) download(photo string) []byte {
 	w.t.Helper()
-	c, err := syncqueue.NewClient(w.ts.URL, nil)
+	c, err := apiclient.New(w.ts.URL, nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"net/http"
 
 	"fieldsync/app"
 	"fieldsync/contract"
 	"fieldsync/localstore"
-	"fieldsync/syncqueue"
 )
 
 // Codes of failures that start on the device, beside the protocol's own
@@ -26,11 +24,11 @@ func classify(err error) (contract.Code, contract.Kind) {
 	var (
 		ce       *contract.Error
 		ue       usageError
-		se       *syncqueue.Error
 		unsynced *app.UnsyncedError
 	)
 	switch {
-	case errors.As(err, &ce):
+	case errors.As(err, &ce): // the protocol's failures, from the server or the client
+
 		code, kind := ce.Code, ce.Kind
 		if code == "" {
 			code = contract.CodeInvalid
@@ -47,21 +45,6 @@ func classify(err error) (contract.Code, contract.Kind) {
 		return contract.CodeUnauthorized, contract.Refusal
 	case errors.As(err, &unsynced):
 		return codeUnsynced, contract.Refusal
-	case errors.As(err, &se):
-		if se.Status == 0 { // no answer: no signal, or no way to the server
-			return contract.CodeUnavailable, contract.Transient
-		}
-		code, kind := se.Detail.Code, se.Detail.Kind
-		if code == "" {
-			code = contract.CodeInvalid
-			if se.Status >= http.StatusInternalServerError {
-				code = contract.CodeUnavailable
-			}
-		}
-		if kind == "" {
-			kind = contract.KindOf(code)
-		}
-		return code, kind
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return contract.CodeUnavailable, contract.Transient
 	}

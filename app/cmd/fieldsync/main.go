@@ -22,7 +22,7 @@ import (
 
 	"fieldsync/app"
 	"fieldsync/contract"
-	"fieldsync/syncqueue"
+	"fieldsync/internal/apiclient"
 )
 
 func main() {
@@ -287,8 +287,8 @@ func (c *cli) open(background bool) (*app.App, error) {
 }
 
 func sameURL(x, y string) bool {
-	nx, errx := syncqueue.CheckURL(x)
-	ny, erry := syncqueue.CheckURL(y)
+	nx, errx := apiclient.CheckURL(x)
+	ny, erry := apiclient.CheckURL(y)
 	if errx != nil || erry != nil {
 		return strings.TrimRight(x, "/") == strings.TrimRight(y, "/")
 	}
@@ -374,9 +374,12 @@ func (c *cli) report(err error) int {
 		return ee.code
 	}
 	msg := err.Error()
-	var ce *contract.Error
+	var (
+		ce *contract.Error
+		se *apiclient.Error
+	)
 	switch {
-	case errors.As(err, &ce):
+	case errors.As(err, &ce) && !errors.As(err, &se):
 		msg = ce.Message // the rules' own words, as is
 		fmt.Fprintln(c.stderr, msg)
 	case errors.Is(err, app.ErrNotSignedIn):

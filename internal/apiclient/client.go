@@ -1,4 +1,4 @@
-package syncqueue
+package apiclient
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ type Client struct {
 // NewClient returns a client for the server at baseURL, which may be empty
 // until the user types one. A nil hc uses a client with timeouts suited to
 // a weak mobile link.
-func NewClient(baseURL string, hc *http.Client) (*Client, error) {
+func New(baseURL string, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 60 * time.Second}
 	}
@@ -93,7 +93,40 @@ func (e *Error) Error() string {
 	return e.Detail.Message
 }
 
-func (e *Error) Unwrap() error { return e.Err }
+// Unwrap gives the network failure, if any, and the failure as the
+// protocol's *contract.Error, so callers that know only the contract still
+// read its code and kind: errors.As(err, new(*contract.Error)).
+func (e *Error) Unwrap() []error {
+	errs := []error{e.Contract()}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+// Contract says the failure in the protocol's terms. With no answer, it is
+// unavailable and transient; an answer without a code is invalid, or
+// unavailable when the server failed; the kind is transient whenever trying
+// again may help.
+func (e *Error) Contract() *contract.Error {
+	if e.Status == 0 {
+		return &contract.Error{Kind: contract.Transient, Code: contract.CodeUnavailable, Message: e.Error()}
+	}
+	code, kind := e.Detail.Code, e.Detail.Kind
+	if code == "" {
+		code = contract.CodeInvalid
+		if e.Status >= http.StatusInternalServerError {
+			code = contract.CodeUnavailable
+		}
+	}
+	if kind == "" {
+		kind = contract.KindOf(code)
+	}
+	if e.Transient() {
+		kind = contract.Transient
+	}
+	return &contract.Error{Kind: kind, Code: code, Message: e.Error()}
+}
 
 // Transient reports whether trying again later may help.
 func (e *Error) Transient() bool {

@@ -1,0 +1,10 @@
+// Package apiclient speaks the /v1 protocol to one FieldSync server: sign-in,
+// rules, users, push and pull (with the fast JSON of internal/wirejson),
+// reviews, history, duplicate matches and photo uploads in chunks.
+//
+// A failed request is an *Error that says whether trying again can help and
+// unwraps to the protocol's *contract.Error, so code that knows only the
+// contract reads the server's code and kind. It imports only the contract
+// packages and internal/wirejson; the sync queue and the app facade use it,
+// screens and bindings never do.
+package apiclient
