@@ -117,7 +117,7 @@ func Open(dir string, cfg Config) (*App, error) {
 		return fail(err)
 	}
 	a.client.SetOffline(offline)
-	st.SetRebaser(a.rebase)
+	st.SetRebaser(views{a})
 	a.queue = syncqueue.New(syncqueue.Options{Store: st, Client: a.client, Rules: a.currentRules, IsOffice: a.isOffice,
 		Me: a.myID, Now: cfg.Now, Log: cfg.Logger, PullEvery: cfg.PullEvery, ChunkSize: cfg.ChunkSize})
 	a.queue.Refresh()

@@ -21,11 +21,19 @@ import (
 	"github.com/google/uuid"
 )
 
-// rebase computes what the user sees of a record: the server's copy with
-// the pending operations applied in order. An operation the rules would
-// refuse on this copy is left out of the view; it stays queued and the
-// server decides.
-func (a *App) rebase(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
+// views computes, for the store, what the user sees of a record: the
+// server's copy with the pending operations applied in order. An operation
+// the rules would refuse on this copy is left out of the view; it stays
+// queued and the server decides. It runs inside the store's write
+// transaction, so it reads only what the app keeps in memory (the rules,
+// who is signed in, the people), never the store.
+type views struct{ a *App }
+
+var _ localstore.Rebaser = views{}
+
+// Rebase implements localstore.Rebaser.
+func (v views) Rebase(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
+	a := v.a
 	e := a.eng()
 	me, err := a.actor()
 	if err != nil {

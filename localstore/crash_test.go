@@ -28,7 +28,7 @@ func crashChild(dir string) {
 		fmt.Println("error", err)
 		os.Exit(2)
 	}
-	st.SetRebaser(applyValues)
+	st.SetRebaser(localstore.RebaseFunc(applyValues))
 	job := uuid.NewString()
 	for i := 0; ; i++ {
 		var op contract.Operation

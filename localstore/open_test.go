@@ -60,7 +60,7 @@ func filledStore(t *testing.T, dir string, notes int) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.SetRebaser(applyValues)
+	st.SetRebaser(localstore.RebaseFunc(applyValues))
 	ids := saveNotes(t, st, notes)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -204,7 +204,7 @@ func TestOpenRefusesAFileThatIsNotAStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			st.SetRebaser(applyValues)
+			st.SetRebaser(localstore.RebaseFunc(applyValues))
 			saveNotes(t, st, 200)
 			checkpoint(t, live)
 			saveNotes(t, st, 1)
@@ -260,7 +260,7 @@ func TestOpenKeepsAStoreWhoseLogWasNotCopiedBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.SetRebaser(applyValues)
+	st.SetRebaser(localstore.RebaseFunc(applyValues))
 	// The file's header counts the pages of the last checkpoint; later
 	// commits, growing the database, are only in the log.
 	ids := saveNotes(t, st, 20)

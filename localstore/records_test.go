@@ -73,10 +73,10 @@ func TestSavingTheSameOperationTwiceChangesNothing(t *testing.T) {
 		t.Fatalf("first save: %v %v", saved, err)
 	}
 	var calls atomic.Int32
-	st.SetRebaser(func(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
+	st.SetRebaser(localstore.RebaseFunc(func(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
 		calls.Add(1)
 		return applyValues(server, parent, ops)
-	})
+	}))
 	again := op
 	again.Values = map[string]json.RawMessage{"title": contract.Text("Second")} // a changed copy under the same id
 	saved, err := st.Save(again, nil)
@@ -102,12 +102,12 @@ func TestSaveIsOneTransaction(t *testing.T) {
 		db := rawDB(t, dir)
 		job := uuid.NewString()
 		var seenOps, seenRecords = -1, -1
-		st.SetRebaser(func(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
+		st.SetRebaser(localstore.RebaseFunc(func(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
 			// Runs inside Save, after the outbox row is written.
 			db.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&seenOps)
 			db.QueryRow(`SELECT COUNT(*) FROM records`).Scan(&seenRecords)
 			return applyValues(server, parent, ops)
-		})
+		}))
 		if _, err := st.Save(newOp("job", job, contract.ActionCreate, map[string]string{"title": "T"}), nil); err != nil {
 			t.Fatal(err)
 		}
@@ -123,11 +123,11 @@ func TestSaveIsOneTransaction(t *testing.T) {
 	})
 	t.Run("a view that cannot be written leaves no operation behind", func(t *testing.T) {
 		st := openStore(t)
-		st.SetRebaser(func(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
+		st.SetRebaser(localstore.RebaseFunc(func(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
 			v := applyValues(server, parent, ops)
 			v.Fields["title"] = json.RawMessage(`{not json`)
 			return v
-		})
+		}))
 		job := uuid.NewString()
 		photo := &localstore.Photo{ID: uuid.NewString(), JobID: job, Path: "x", Size: 1, SHA256: strings.Repeat("0", 64)}
 		if _, err := st.Save(newOp("job", job, contract.ActionCreate, map[string]string{"title": "T"}), photo); err == nil {
@@ -177,13 +177,13 @@ func TestViewsAreTheServersCopyWithPendingEditsOnTop(t *testing.T) {
 
 	t.Run("an item's view is given its parent's view", func(t *testing.T) {
 		var parentTitle string
-		st.SetRebaser(func(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
+		st.SetRebaser(localstore.RebaseFunc(func(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
 			if parent != nil {
 				parentTitle = parent.Text("title")
 			}
 			return applyValues(server, parent, ops)
-		})
-		defer st.SetRebaser(applyValues)
+		}))
+		defer st.SetRebaser(localstore.RebaseFunc(applyValues))
 		note := uuid.NewString()
 		if _, err := st.Save(newOp("note", note, contract.ActionAppend, map[string]string{"job_id": job, "text": "hello"}), nil); err != nil {
 			t.Fatal(err)
@@ -198,12 +198,12 @@ func TestViewsAreTheServersCopyWithPendingEditsOnTop(t *testing.T) {
 	})
 
 	t.Run("Rebase recomputes views with a new rebaser", func(t *testing.T) {
-		st.SetRebaser(func(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
+		st.SetRebaser(localstore.RebaseFunc(func(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
 			v := applyValues(server, parent, ops)
 			v.Fields["title"] = contract.Text(strings.ToUpper(v.Text("title")))
 			return v
-		})
-		defer st.SetRebaser(applyValues)
+		}))
+		defer st.SetRebaser(localstore.RebaseFunc(applyValues))
 		if err := st.Rebase(job); err != nil {
 			t.Fatal(err)
 		}

@@ -63,7 +63,23 @@ type Store struct {
 // Rebaser computes what the user sees of a record: the server's copy (nil
 // when the server does not have it yet) with the pending operations on top,
 // in order. parent is the parent's view, for items.
-type Rebaser func(server, parent *contract.Record, ops []contract.Operation) *contract.Record
+//
+// The store calls Rebase inside its write transaction, while it holds the
+// only writer: Rebase must not call back into the store, neither to read
+// nor to write, or it waits for itself. Whatever else it needs it keeps on
+// its own side. It returns the view; nil means the record exists nowhere,
+// as after a create the server refused.
+type Rebaser interface {
+	Rebase(server, parent *contract.Record, ops []contract.Operation) *contract.Record
+}
+
+// RebaseFunc is a Rebaser made of a function, under the same rule.
+type RebaseFunc func(server, parent *contract.Record, ops []contract.Operation) *contract.Record
+
+// Rebase calls f.
+func (f RebaseFunc) Rebase(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
+	return f(server, parent, ops)
+}
 
 // Close waits for a running checkpoint and closes the database.
 func (s *Store) Close() error {
@@ -78,17 +94,22 @@ func (s *Store) Close() error {
 func (s *Store) Dir() string { return s.dir }
 
 // SetRebaser sets how views are computed from the server's copy and pending
-// operations. Until one is set, views are the server's copy.
+// operations. Until one is set, views are the server's copy. Set it once,
+// before the store is shared.
 func (s *Store) SetRebaser(r Rebaser) {
 	s.mu.Lock()
 	s.rebase = r
 	s.mu.Unlock()
 }
 
-func (s *Store) rebaser() Rebaser {
+// rebaser is the Rebaser's method, or nil when none is set.
+func (s *Store) rebaser() func(server, parent *contract.Record, ops []contract.Operation) *contract.Record {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.rebase
+	if s.rebase == nil {
+		return nil
+	}
+	return s.rebase.Rebase
 }
 
 // tx runs fn in one write transaction.

@@ -31,7 +31,7 @@ func openStoreIn(t testing.TB, dir string) *localstore.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.SetRebaser(applyValues)
+	st.SetRebaser(localstore.RebaseFunc(applyValues))
 	t.Cleanup(func() { st.Close() })
 	return st
 }
@@ -332,7 +332,7 @@ func TestCheckpointInTheBackgroundLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.SetRebaser(applyValues)
+	st.SetRebaser(localstore.RebaseFunc(applyValues))
 	save := func(n int) {
 		for i := range n {
 			if _, err := st.Save(newOp("note", uuid.NewString(), contract.ActionAppend, map[string]string{"job_id": "job-1", "text": "note " + strconv.Itoa(i)}), nil); err != nil {

@@ -179,7 +179,7 @@ func login(t testing.TB, baseURL, user string, opts ...deviceOpt) *device {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	st.SetRebaser(applyValues)
+	st.SetRebaser(localstore.RebaseFunc(applyValues))
 	id, err := st.DeviceID()
 	if err != nil {
 		t.Fatal(err)

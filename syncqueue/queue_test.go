@@ -254,7 +254,7 @@ func TestTheQueueResumesFromTheStoreAfterARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.SetRebaser(applyValues)
+	st.SetRebaser(localstore.RebaseFunc(applyValues))
 	q := syncqueue.New(syncqueue.Options{Store: st, Client: d.c, Rules: rulebook.Default})
 	q.Refresh()
 	if s := q.State(); s.Queued != 1 || s.Record(pump).Status != syncqueue.Saved {
