@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -15,9 +14,7 @@ import (
 
 	"fieldsync/contract"
 	"fieldsync/contract/engine"
-	"fieldsync/contract/rulebook"
 
-	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -195,60 +192,4 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, c *caller)
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, c *caller) {
 	writeJSON(w, http.StatusOK, c.user.User)
-}
-
-// NewUser describes a user to add.
-type NewUser struct {
-	Name     string
-	Role     string
-	Password string
-	// Cost is the bcrypt cost; zero means bcrypt's default.
-	Cost int
-}
-
-// AddUser checks and stores a new user, with the password hashed, and
-// returns it.
-func AddUser(ctx context.Context, st Store, rules *rulebook.Rules, nu NewUser) (contract.User, error) {
-	name := strings.TrimSpace(nu.Name)
-	switch {
-	case name == "" || len(name) > 64 || strings.ContainsAny(name, " \t\r\n/\\"):
-		return contract.User{}, fmt.Errorf("add user: %q is not a usable name (1 to 64 characters, no spaces or slashes)", nu.Name)
-	case !rules.HasRole(nu.Role):
-		return contract.User{}, fmt.Errorf("add user: unknown role %q; want one of %s", nu.Role, strings.Join(rules.RoleNames(), ", "))
-	case utf8.RuneCountInString(nu.Password) < 8:
-		return contract.User{}, fmt.Errorf("add user: the password must be at least 8 characters")
-	case len(nu.Password) > 72:
-		return contract.User{}, fmt.Errorf("add user: the password must be at most 72 bytes")
-	}
-	cost := nu.Cost
-	if cost == 0 {
-		cost = bcrypt.DefaultCost
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(nu.Password), cost)
-	if err != nil {
-		return contract.User{}, fmt.Errorf("add user: %w", err)
-	}
-	u := UserRow{User: contract.User{ID: uuid.NewString(), Name: name, Role: nu.Role}, PasswordHash: hash}
-	err = st.Write(ctx, func(tx Tx) error {
-		u.CreatedAt = timeNow()
-		return tx.AddUser(u)
-	})
-	return u.User, err
-}
-
-// RevokeUser signs a user out everywhere and returns how many sessions ended.
-func RevokeUser(ctx context.Context, st Store, name string) (int, error) {
-	var n int
-	err := st.Write(ctx, func(tx Tx) error {
-		u, err := tx.UserByName(name)
-		if err != nil {
-			return err
-		}
-		if u == nil {
-			return fmt.Errorf("revoke: no user named %q", name)
-		}
-		n, err = tx.RevokeUserSessions(u.ID, timeNow())
-		return err
-	})
-	return n, err
 }
