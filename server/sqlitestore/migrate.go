@@ -2,7 +2,10 @@ package sqlitestore
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
+
+	"fieldsync/internal/sqlitedb"
 )
 
 // migrations are applied in order, each once; a migration's number is its
@@ -124,33 +127,11 @@ var migrations = []string{
 	CREATE INDEX login_throttle_last ON login_throttle(last_at);`,
 }
 
+// migrate brings the database's schema up to date.
 func migrate(db *sql.DB) error {
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
-		return err
+	err := sqlitedb.Migrate(db, migrations)
+	if newer, ok := errors.AsType[*sqlitedb.NewerError](err); ok {
+		return fmt.Errorf("the database is at schema version %d but this build knows only %d; use a newer fieldsyncd", newer.Version, newer.Known)
 	}
-	var have int
-	if err := db.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
-		return err
-	}
-	if have > len(migrations) {
-		return fmt.Errorf("the database is at schema version %d but this build knows only %d; use a newer fieldsyncd", have, len(migrations))
-	}
-	for v := have + 1; v <= len(migrations); v++ {
-		tx, err := db.Begin()
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(migrations[v-1]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", v, err)
-		}
-		if _, err := tx.Exec(`INSERT INTO schema_migrations(version) VALUES (?)`, v); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", v, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %d: %w", v, err)
-		}
-	}
-	return nil
+	return err
 }

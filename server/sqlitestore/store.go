@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/internal/sqlitedb"
 	"fieldsync/internal/wirejson"
 	"fieldsync/server"
 
@@ -48,52 +48,26 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	dsn := func(extra string) string {
-		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(FULL)")
-		q.Add("_pragma", "foreign_keys(ON)")
-		q.Add("_pragma", "cache_size(-65536)")
-		q.Add("_pragma", "temp_store(MEMORY)")
-		if extra != "" {
-			q.Add("_txlock", extra)
-			q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstop))
-		}
-		return "file:" + path + "?" + q.Encode()
-	}
-	w, err := sql.Open("sqlite", dsn("immediate"))
+	w, err := sqlitedb.Open(path, connOptions(1, true))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	var mode string
-	if err := w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		w.Close()
-		return nil, fmt.Errorf("open %s: journal mode is %q, want wal", path, mode)
-	}
 	if err := migrate(w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn(""))
+	r, err := sqlitedb.Open(path, connOptions(8, false))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	r.SetMaxOpenConns(8)
-	cp, err := sql.Open("sqlite", dsn(""))
+	cp, err := sqlitedb.Open(path, connOptions(1, false))
 	if err != nil {
 		w.Close()
 		r.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	cp.SetMaxOpenConns(1)
 	s := &Store{w: w, r: r, ws: stmtCache{db: w}, rs: stmtCache{db: r},
 		cp: cp, committed: make(chan struct{}, 1), cpDone: make(chan struct{})}
 	go s.checkpoints(s.committed)
@@ -102,6 +76,23 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("read sequence: %w", err)
 	}
 	return s, nil
+}
+
+// connOptions says how the store's connections open: a pool of conns
+// connections, each with 64 MiB of page cache. The writer's take the write
+// lock as each transaction begins, and checkpoint by themselves only as a
+// backstop.
+func connOptions(conns int, writer bool) sqlitedb.Options {
+	o := sqlitedb.Options{
+		BusyTimeout: 10 * time.Second,
+		Pragmas:     []string{"synchronous(FULL)", "foreign_keys(ON)", "cache_size(-65536)", "temp_store(MEMORY)"},
+		MaxConns:    conns,
+	}
+	if writer {
+		o.Immediate = true
+		o.Pragmas = append(o.Pragmas, fmt.Sprintf("wal_autocheckpoint(%d)", walBackstop))
+	}
+	return o
 }
 
 // walBackstop is the log size, in pages, at which the writer checkpoints
