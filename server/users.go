@@ -26,8 +26,14 @@ type NewUser struct {
 	Cost int
 }
 
+// AddUser is AddUser over the server's store and rules.
+func (s *Server) AddUser(ctx context.Context, nu NewUser) (contract.User, error) {
+	return AddUser(ctx, s.store, s.rules, nu)
+}
+
 // AddUser checks and stores a new user, with the password hashed, and
-// returns it.
+// returns it. It is for tools that have a store but no server, such as
+// fieldsyncd's "user add"; with a server, use Server.AddUser.
 func AddUser(ctx context.Context, st Store, rules *rulebook.Rules, nu NewUser) (contract.User, error) {
 	name := strings.TrimSpace(nu.Name)
 	switch {
