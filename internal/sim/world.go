@@ -216,7 +216,7 @@ func (s *sim) setup() error {
 	}
 	var plans []plan
 	add := func(name, role string) (contract.User, error) {
-		u, err := server.AddUser(s.ctx, s.store, s.rules, server.NewUser{Name: name, Role: role, Password: password, Cost: bcrypt.MinCost})
+		u, err := s.srv.AddUser(s.ctx, server.NewUser{Name: name, Role: role, Password: password, Cost: bcrypt.MinCost})
 		if err != nil {
 			return u, err
 		}
