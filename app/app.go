@@ -416,8 +416,14 @@ func (a *App) SetOffline(off bool) error {
 // Offline reports whether no signal is being simulated.
 func (a *App) Offline() bool { return a.client.Offline() }
 
-// Subscribe calls fn with the sync state now and at every change.
-func (a *App) Subscribe(fn func(syncqueue.State)) (cancel func()) { return a.queue.Subscribe(fn) }
+// Subscribe calls fn with the sync state now and at every change, from
+// the sync queue's goroutines: fn must not block.
+func (a *App) Subscribe(fn func(SyncState)) (cancel func()) {
+	return a.queue.Subscribe(func(st syncqueue.State) { fn(a.syncState(st)) })
+}
 
 // State is the sync state now.
-func (a *App) State() syncqueue.State { return a.queue.State() }
+func (a *App) State() SyncState { return a.syncState(a.queue.State()) }
+
+// syncState is the queue's state as the screens get it.
+func (a *App) syncState(st syncqueue.State) SyncState { return SyncState{State: st} }

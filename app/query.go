@@ -11,7 +11,6 @@ import (
 	"fieldsync/contract"
 	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
-	"fieldsync/syncqueue"
 )
 
 // Job is a job as a list shows it.
@@ -29,7 +28,7 @@ type Job struct {
 	Voided    bool
 	Duplicate bool   // suspected duplicate of another job
 	Sync      string // plain words: "Saved on this device", "Synced", …
-	SyncState syncqueue.Status
+	SyncState SyncStatus
 	Record    *contract.Record
 }
 
@@ -53,7 +52,7 @@ func (a *App) Jobs() ([]Job, error) {
 		return nil, err
 	}
 	me, _ := a.Me()
-	st := a.queue.State()
+	st := a.State()
 	now := a.cfg.Now()
 	out := make([]Job, 0, len(all))
 	for _, e := range all {
@@ -74,7 +73,7 @@ func (a *App) Jobs() ([]Job, error) {
 	return out, nil
 }
 
-func (a *App) job(v *contract.Record, customers map[string]string, me contract.User, st syncqueue.State, now time.Time) Job {
+func (a *App) job(v *contract.Record, customers map[string]string, me contract.User, st SyncState, now time.Time) Job {
 	start, _ := time.Parse(time.RFC3339Nano, v.Text("scheduled_start"))
 	owner := v.Text("assignee")
 	name := v.OwnerName
@@ -152,7 +151,7 @@ func (a *App) Job(ref string) (*JobDetail, error) {
 	}
 	me, _ := a.Me()
 	actor, _ := a.actor()
-	st := a.queue.State()
+	st := a.State()
 	now := a.cfg.Now()
 	v := e.View
 	d := &JobDetail{Job: a.job(v, customers, me, st, now), Description: v.Text("description")}
@@ -451,7 +450,7 @@ func (a *App) StatusWords(ref string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return a.queue.State().Words(e.View.ID, a.cfg.Now()), nil
+	return a.State().Words(e.View.ID, a.cfg.Now()), nil
 }
 
 // FieldText returns a field's value as text for display.

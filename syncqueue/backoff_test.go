@@ -165,20 +165,20 @@ func TestAFailingLaneShowsSyncFailedWithTheRealTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.q.Refresh()
-	if got := d.q.State().Words(job, d.clock.Now()); got != "Saved on this device" {
-		t.Fatalf("before a try: %q", got)
+	if got := d.q.State().Record(job).Status; got != syncqueue.Saved {
+		t.Fatalf("before a try: %v", got)
 	}
 	d.q.RunData(context.Background())
 	st := d.q.State()
-	if got := st.Words(job, d.clock.Now()); got != "Sync failed, retrying in 5 minutes" {
-		t.Errorf("after a failed round: %q", got)
+	if got := st.Record(job); got.Status != syncqueue.Failed || got.Upload {
+		t.Errorf("after a failed round: %+v", got)
 	}
-	if got := st.Line(d.clock.Now()); got != "Saved on this device (1 change). Sync failed, retrying in 5 minutes." {
-		t.Errorf("device line %q", got)
+	if got := st.Data.NextTry.Sub(d.clock.Now()); got != 5*time.Minute || st.Data.Failures != 1 || st.Queued != 1 {
+		t.Errorf("device: next try in %v, %d failures, %d queued; want 5m0s, 1 and 1", got, st.Data.Failures, st.Queued)
 	}
 	d.clock.Add(4*time.Minute + 30*time.Second)
-	if got := d.q.State().Words(job, d.clock.Now()); got != "Sync failed, retrying in 30 seconds" {
-		t.Errorf("later: %q", got)
+	if got := d.q.State().Data.NextTry.Sub(d.clock.Now()); got != 30*time.Second {
+		t.Errorf("later: next try in %v", got)
 	}
 	if out, _ := d.st.Outbox(); out[0].Attempts != 1 || out[0].State != localstore.Queued {
 		t.Errorf("outbox after the failed push: %+v", out[0])

@@ -14,6 +14,7 @@ import (
 	"fieldsync/contract"
 	"fieldsync/localstore"
 	"fieldsync/server"
+	"fieldsync/syncqueue"
 )
 
 // busyStore is the server's real SQLite store, refusing every write while
@@ -178,13 +179,15 @@ func TestAFailedUploadIsSaidAsSuchNotAsSynced(t *testing.T) {
 	if want := "Your notes synced. 1 photo did not finish uploading; " + next + "."; st.Summary != want {
 		t.Errorf("summary %q\nwant    %q", st.Summary, want)
 	}
+	uploadFailed := syncqueue.RecordState{Status: syncqueue.Failed, Upload: true}
 	for what, id := range map[string]string{"the photo": photo, "its job": pump.ID} {
-		if got, want := st.Words(id, now), "Upload failed, "+next; got != want {
-			t.Errorf("%s says %q, want %q", what, got, want)
+		if got := st.Record(id); got != uploadFailed {
+			t.Errorf("%s is %+v, want %+v", what, got, uploadFailed)
 		}
 	}
-	if got, want := st.Line(now), "Saved on this device (1 photo). Upload failed, "+next+"."; got != want {
-		t.Errorf("line %q, want %q", got, want)
+	if st.Photos != 1 || st.Queued != 0 || st.Media.Failures == 0 || len(st.Uploads) != 0 {
+		t.Errorf("device: %d photos and %d changes waiting, %d media failures, %d uploads under way; want a failed upload of 1 photo",
+			st.Photos, st.Queued, st.Media.Failures, len(st.Uploads))
 	}
 
 	// The office moves the job while Alex, who has not heard, completes
@@ -200,14 +203,15 @@ func TestAFailedUploadIsSaidAsSuchNotAsSynced(t *testing.T) {
 	if st.Held != 1 {
 		t.Fatalf("%d edits held, want the status change", st.Held)
 	}
-	if got, want := st.Line(now), "Another update changed a record. Review before sending again. 1 photo did not upload: "+next+"."; got != want {
-		t.Errorf("line %q\nwant %q", got, want)
+	if st.Photos != 1 || st.Media.Failures == 0 || !st.Media.NextTry.Equal(now.Add(wait)) || len(st.Uploads) != 0 {
+		t.Errorf("device: %d photos waiting, %d media failures, next try %v; want the failed upload as before",
+			st.Photos, st.Media.Failures, st.Media.NextTry)
 	}
-	if got, want := st.Words(pump.ID, now), "Another update changed this record. Review before sending again."; got != want {
-		t.Errorf("the job says %q, want the review, its worst problem: %q", got, want)
+	if got := st.Record(pump.ID).Status; got != syncqueue.Review {
+		t.Errorf("the job is %v, want the review, its worst problem", got)
 	}
-	if got, want := st.Words(photo, now), "Upload failed, "+next; got != want {
-		t.Errorf("the photo says %q, want %q", got, want)
+	if got := st.Record(photo); got != uploadFailed {
+		t.Errorf("the photo is %+v, want %+v", got, uploadFailed)
 	}
 	if strings.Contains(st.Summary, "photos") {
 		t.Errorf("the summary says %q while the photo's content is not on the server", st.Summary)
@@ -218,8 +222,8 @@ func TestAFailedUploadIsSaidAsSuchNotAsSynced(t *testing.T) {
 		t.Fatal(err)
 	}
 	st = alex.q.State()
-	if got := st.Words(photo, now); got != "Synced" {
-		t.Errorf("the photo says %q once it is up", got)
+	if got := st.Record(photo).Status; got != syncqueue.Synced {
+		t.Errorf("the photo is %v once it is up", got)
 	}
 	if want := "Your photos synced. Job status needs review because dana changed it in the office."; st.Summary != want {
 		t.Errorf("summary %q\nwant    %q", st.Summary, want)

@@ -286,9 +286,6 @@ func TestAnUnauthorizedRoundKeepsTheQueueAndAsksToSignIn(t *testing.T) {
 	if !st.SignedOut || st.Data.Failures != 0 || !st.Data.NextTry.IsZero() {
 		t.Errorf("state: signed out %v, failures %d, next try %v; want signed out without a retry", st.SignedOut, st.Data.Failures, st.Data.NextTry)
 	}
-	if got := st.Line(d.clock.Now()); got != "Signed out on the server: sign in again to sync." {
-		t.Errorf("line %q", got)
-	}
 	if out, _ := d.st.Outbox(); len(out) != 1 || out[0].State != localstore.Queued {
 		t.Errorf("outbox: %+v", out)
 	}
@@ -419,8 +416,8 @@ func TestRunMediaWaitsForTheMetadataAndGivesUpOnADamagedPhoto(t *testing.T) {
 		t.Fatalf("failed photos: %+v", failed)
 	}
 	st := d.q.State()
-	if got := st.Words(photo, d.clock.Now()); !strings.HasPrefix(got, "Not sent: ") {
-		t.Errorf("photo words %q", got)
+	if got := st.Record(photo).Status; got != syncqueue.NotSent {
+		t.Errorf("photo status %v", got)
 	}
 }
 

@@ -4,103 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"fieldsync/contract"
 	"fieldsync/syncqueue"
 
 	"github.com/google/uuid"
 )
-
-func TestWordsSayEachStatusInTheRulesWords(t *testing.T) {
-	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-	const job, photo = "job-1", "photo-1"
-	failing := syncqueue.LaneState{Failures: 2, NextTry: now.Add(5 * time.Minute)}
-	tests := []struct {
-		name  string
-		state syncqueue.State
-		want  string
-	}{
-		{"a record with nothing pending is synced", syncqueue.State{}, "Synced"},
-		{"an edit not yet tried is saved on this device",
-			syncqueue.State{Records: map[string]syncqueue.RecordState{job: {Status: syncqueue.Saved}}}, "Saved on this device"},
-		{"an edit tried before is waiting to sync",
-			syncqueue.State{Records: map[string]syncqueue.RecordState{job: {Status: syncqueue.Waiting}}}, "Waiting to sync"},
-		{"a failing lane says when it tries again, in minutes",
-			syncqueue.State{Data: failing, Records: map[string]syncqueue.RecordState{job: {Status: syncqueue.Failed}}}, "Sync failed, retrying in 5 minutes"},
-		{"one minute is singular",
-			syncqueue.State{Data: syncqueue.LaneState{Failures: 1, NextTry: now.Add(61 * time.Second)}, Records: map[string]syncqueue.RecordState{job: {Status: syncqueue.Failed}}}, "Sync failed, retrying in 1 minute"},
-		{"under a minute it says seconds",
-			syncqueue.State{Data: syncqueue.LaneState{Failures: 1, NextTry: now.Add(1500 * time.Millisecond)}, Records: map[string]syncqueue.RecordState{job: {Status: syncqueue.Failed}}}, "Sync failed, retrying in 2 seconds"},
-		{"a try that is due says now",
-			syncqueue.State{Data: syncqueue.LaneState{Failures: 1, NextTry: now}, Records: map[string]syncqueue.RecordState{job: {Status: syncqueue.Failed}}}, "Sync failed, retrying now"},
-		{"a failing media lane gives its own time",
-			syncqueue.State{Media: syncqueue.LaneState{Failures: 1, NextTry: now.Add(15 * time.Minute)}, Records: map[string]syncqueue.RecordState{job: {Status: syncqueue.Failed}}}, "Sync failed, retrying in 15 minutes"},
-		{"a record under review asks for a review",
-			syncqueue.State{Records: map[string]syncqueue.RecordState{job: {Status: syncqueue.Review}}}, "Another update changed this record. Review before sending again."},
-		{"an edit not sent gives the real reason",
-			syncqueue.State{Records: map[string]syncqueue.RecordState{job: {Status: syncqueue.NotSent, Reason: "this job is closed. Your text was kept as a draft note."}}},
-			"Not sent: this job is closed. Your text was kept as a draft note."},
-		{"a job whose photo is going up shows the upload",
-			syncqueue.State{Records: map[string]syncqueue.RecordState{job: {Status: syncqueue.Uploading}},
-				Uploads: []syncqueue.Upload{{PhotoID: photo, JobID: job, Index: 2, Of: 3, Sent: 43, Size: 100}}}, "Uploading photo 2 of 3 (43%)"},
-		{"the percentage is rounded down",
-			syncqueue.State{Records: map[string]syncqueue.RecordState{job: {Status: syncqueue.Uploading}},
-				Uploads: []syncqueue.Upload{{PhotoID: photo, JobID: job, Index: 1, Of: 1, Sent: 999, Size: 1000}}}, "Uploading photo 1 of 1 (99%)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.state.Words(job, now); got != tt.want {
-				t.Errorf("Words = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestLineSaysHowTheWholeDeviceStands(t *testing.T) {
-	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name  string
-		state syncqueue.State
-		want  string
-	}{
-		{"nothing pending", syncqueue.State{}, "Synced"},
-		{"one change waiting", syncqueue.State{Queued: 1}, "Waiting to sync (1 change)"},
-		{"changes and photos waiting count the changes", syncqueue.State{Queued: 3, Photos: 2}, "Waiting to sync (3 changes)"},
-		{"only photos waiting", syncqueue.State{Photos: 2}, "Waiting to sync (2 photos)"},
-		{"no signal", syncqueue.State{Queued: 2, Offline: true}, "Saved on this device (2 changes). No signal: will sync when it is back."},
-		{"the data lane failing", syncqueue.State{Queued: 2, Data: syncqueue.LaneState{Failures: 3, NextTry: now.Add(5 * time.Minute)}},
-			"Saved on this device (2 changes). Sync failed, retrying in 5 minutes."},
-		{"the media lane failing", syncqueue.State{Photos: 1, Media: syncqueue.LaneState{Failures: 1, NextTry: now.Add(15 * time.Second)}},
-			"Saved on this device (1 photo). Upload failed, retrying in 15 seconds."},
-		{"an upload under way", syncqueue.State{Photos: 3, Uploads: []syncqueue.Upload{{Index: 2, Of: 3, Sent: 43, Size: 100}}}, "Uploading photo 2 of 3 (43%)"},
-		{"an edit not sent", syncqueue.State{Refused: 1, Queued: 4}, "1 change not sent. Open it to see why; your input was kept."},
-		{"edits not sent", syncqueue.State{Refused: 2}, "2 changes not sent. Open them to see why; your input was kept."},
-		{"an edit held for review", syncqueue.State{Held: 1}, "Another update changed a record. Review before sending again."},
-		{"signed out on the server", syncqueue.State{SignedOut: true, Queued: 5}, "Signed out on the server: sign in again to sync."},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.state.Line(now); got != tt.want {
-				t.Errorf("Line = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestLineAfterAFailedPullWithNothingPendingReadsAsASentence(t *testing.T) {
-	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-	st := syncqueue.State{Data: syncqueue.LaneState{Failures: 1, NextTry: now.Add(2 * time.Second)}}
-	want := "Synced as far as this device knows; the server did not answer, retrying in 2 seconds."
-	if got := st.Line(now); got != want {
-		t.Errorf("State.Line says %q, want %q", got, want)
-	}
-}
 
 func TestRecordStatesFollowTheServersAnswers(t *testing.T) {
 	e := newEnv(t)
@@ -115,19 +30,19 @@ func TestRecordStatesFollowTheServersAnswers(t *testing.T) {
 		d.save(op)
 		d.q.Refresh()
 		st := d.q.State()
-		if got := st.Words(pump.ID, d.clock.Now()); got != "Saved on this device" {
-			t.Errorf("job: %q", got)
+		if got := st.Record(pump.ID).Status; got != syncqueue.Saved {
+			t.Errorf("job: %v", got)
 		}
-		if got := st.Words(op.RecordID, d.clock.Now()); got != "Saved on this device" {
-			t.Errorf("note: %q", got)
+		if got := st.Record(op.RecordID).Status; got != syncqueue.Saved {
+			t.Errorf("note: %v", got)
 		}
 		d.sync()
 		st = d.q.State()
-		if got := st.Words(pump.ID, d.clock.Now()); got != "Synced" {
-			t.Errorf("job after the round: %q", got)
+		if got := st.Record(pump.ID).Status; got != syncqueue.Synced {
+			t.Errorf("job after the round: %v", got)
 		}
-		if got := st.Line(d.clock.Now()); got != "Synced" {
-			t.Errorf("device after the round: %q", got)
+		if st.Queued+st.Held+st.Refused+st.Photos != 0 || st.SignedOut || st.Data.Failures+st.Media.Failures != 0 {
+			t.Errorf("device after the round: %+v", st)
 		}
 	})
 
@@ -143,8 +58,8 @@ func TestRecordStatesFollowTheServersAnswers(t *testing.T) {
 		})
 		defer e.proxy.setIntercept(nil)
 		d.sync()
-		if got := d.q.State().Words(pump.ID, d.clock.Now()); got != "Waiting to sync" {
-			t.Errorf("job: %q", got)
+		if got := d.q.State().Record(pump.ID).Status; got != syncqueue.Waiting {
+			t.Errorf("job: %v", got)
 		}
 		e.proxy.setIntercept(nil)
 		d.sync()
@@ -155,11 +70,11 @@ func TestRecordStatesFollowTheServersAnswers(t *testing.T) {
 		d.save(op)
 		d.sync()
 		st := d.q.State()
-		if got := st.Words(service.ID, d.clock.Now()); got != "Not sent: This job is signed off." {
-			t.Errorf("job: %q", got)
+		if got := st.Record(service.ID); got.Status != syncqueue.NotSent || got.Reason != "This job is signed off." {
+			t.Errorf("job: %+v", got)
 		}
-		if got := st.Line(d.clock.Now()); got != "1 change not sent. Open it to see why; your input was kept." {
-			t.Errorf("device: %q", got)
+		if st.Refused != 1 || st.SignedOut {
+			t.Errorf("device: %d not sent, signed out %v", st.Refused, st.SignedOut)
 		}
 		if !strings.Contains(st.Summary, "not sent: This job is signed off.") {
 			t.Errorf("summary %q", st.Summary)
@@ -172,13 +87,14 @@ func TestRecordStatesFollowTheServersAnswers(t *testing.T) {
 		d.save(op)
 		d.sync()
 		st := d.q.State()
-		if got := st.Words(op.RecordID, d.clock.Now()); got != "Not sent: This job is signed off." {
-			t.Errorf("part: %q", got)
+		notSent := syncqueue.RecordState{Status: syncqueue.NotSent, Reason: "This job is signed off."}
+		if got := st.Record(op.RecordID); got != notSent {
+			t.Errorf("part: %+v", got)
 		}
-		got := st.Words(service.ID, d.clock.Now())
+		got := st.Record(service.ID)
 		d.st.Drop(op.ID)
-		if got != "Not sent: This job is signed off." {
-			t.Fatalf("a job whose part append was refused says %q, not \"Not sent: This job is signed off.\": recordStates marks only the part, because localstore.OutboxStates has no parent for an item whose record row was removed when it was refused", got)
+		if got != notSent {
+			t.Fatalf("a job whose part append was refused is %+v, not %+v: recordStates marks only the part, because localstore.OutboxStates has no parent for an item whose record row was removed when it was refused", got, notSent)
 		}
 	})
 
@@ -189,11 +105,20 @@ func TestRecordStatesFollowTheServersAnswers(t *testing.T) {
 			d.addPhoto(pump.ID, bytes.Repeat([]byte("p"), 100))
 		}
 		d.sync()
+		// What the job's words are made of: its status and, while a
+		// photo goes up, which photo and how far (app.SyncState.Words).
 		var mu sync.Mutex
 		var seen []string
 		cancel := d.q.Subscribe(func(st syncqueue.State) {
+			said := st.Record(pump.ID).Status.String()
+			for _, u := range st.Uploads {
+				if u.JobID == pump.ID && st.Record(pump.ID).Status == syncqueue.Uploading {
+					said = fmt.Sprintf("uploading %d of %d (%d%%)", u.Index, u.Of, u.Percent())
+					break
+				}
+			}
 			mu.Lock()
-			seen = append(seen, st.Words(pump.ID, d.clock.Now()))
+			seen = append(seen, said)
 			mu.Unlock()
 		})
 		if err := d.q.RunMedia(ctx); err != nil {
@@ -202,7 +127,7 @@ func TestRecordStatesFollowTheServersAnswers(t *testing.T) {
 		cancel()
 		mu.Lock()
 		defer mu.Unlock()
-		for _, want := range []string{"Waiting to sync", "Uploading photo 1 of 3 (0%)", "Uploading photo 2 of 3 (43%)", "Uploading photo 3 of 3 (86%)", "Synced"} {
+		for _, want := range []string{"waiting", "uploading 1 of 3 (0%)", "uploading 2 of 3 (43%)", "uploading 3 of 3 (86%)", "synced"} {
 			if !slices.Contains(seen, want) {
 				t.Errorf("never said %q; said %q", want, slices.Compact(seen))
 			}
@@ -241,8 +166,8 @@ func TestTheRoundSummaryTellsWhatHappened(t *testing.T) {
 	if st.Summary != want {
 		t.Errorf("summary %q\nwant    %q", st.Summary, want)
 	}
-	if got := st.Words(pump.ID, alex.clock.Now()); got != "Another update changed this record. Review before sending again." {
-		t.Errorf("job: %q", got)
+	if got := st.Record(pump.ID).Status; got != syncqueue.Review {
+		t.Errorf("job: %v", got)
 	}
 	if st.Held != 1 {
 		t.Errorf("held %d", st.Held)

@@ -10,7 +10,6 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	fsapp "fieldsync/app"
-	"fieldsync/syncqueue"
 )
 
 // Filters of the job list.
@@ -103,13 +102,13 @@ func jobLine(j fsapp.Job) string {
 
 func words(s string) string { return strings.ReplaceAll(s, "_", " ") }
 
-func importance(s syncqueue.Status) widget.Importance {
+func importance(s fsapp.SyncStatus) widget.Importance {
 	switch s {
-	case syncqueue.NotSent:
+	case fsapp.NotSent:
 		return widget.DangerImportance
-	case syncqueue.Review, syncqueue.Failed:
+	case fsapp.NeedsReview, fsapp.Failed:
 		return widget.WarningImportance
-	case syncqueue.Synced:
+	case fsapp.Synced:
 		return widget.SuccessImportance
 	}
 	return widget.MediumImportance
@@ -158,7 +157,7 @@ func techFilter(name string, now time.Time) func(fsapp.Job) bool {
 		return open
 	case filterAttention:
 		return func(j fsapp.Job) bool {
-			return j.SyncState == syncqueue.Review || j.SyncState == syncqueue.NotSent || j.SyncState == syncqueue.Failed || j.Duplicate
+			return j.SyncState == fsapp.NeedsReview || j.SyncState == fsapp.NotSent || j.SyncState == fsapp.Failed || j.Duplicate
 		}
 	}
 	return func(fsapp.Job) bool { return true }

@@ -13,7 +13,6 @@ import (
 
 	fsapp "fieldsync/app"
 	"fieldsync/contract"
-	"fieldsync/syncqueue"
 )
 
 const anyChoice = "Any"
@@ -101,7 +100,7 @@ func (s *officeScreen) refresh() {
 			return false
 		case tech != anyChoice && tech != "" && j.OwnerName != tech:
 			return false
-		case attn && j.SyncState != syncqueue.Review && j.SyncState != syncqueue.NotSent && j.SyncState != syncqueue.Failed && !j.Duplicate:
+		case attn && j.SyncState != fsapp.NeedsReview && j.SyncState != fsapp.NotSent && j.SyncState != fsapp.Failed && !j.Duplicate:
 			return false
 		}
 		return true

@@ -11,7 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"fieldsync/syncqueue"
+	fsapp "fieldsync/app"
 )
 
 // syncBar is always on screen: the device's sync state in one line, and
@@ -51,7 +51,7 @@ func (b *syncBar) refresh() {
 	}
 }
 
-func stateIcon(st syncqueue.State) fyne.Resource {
+func stateIcon(st fsapp.SyncState) fyne.Resource {
 	switch {
 	case st.Refused > 0 || st.SignedOut:
 		return theme.ErrorIcon()
@@ -68,17 +68,17 @@ func stateIcon(st syncqueue.State) fyne.Resource {
 }
 
 // statusIcon is the icon beside a record in a list.
-func statusIcon(s syncqueue.Status) fyne.Resource {
+func statusIcon(s fsapp.SyncStatus) fyne.Resource {
 	switch s {
-	case syncqueue.Saved, syncqueue.Waiting:
+	case fsapp.Saved, fsapp.Waiting:
 		return theme.HistoryIcon()
-	case syncqueue.Uploading:
+	case fsapp.Uploading:
 		return theme.UploadIcon()
-	case syncqueue.Failed:
+	case fsapp.Failed:
 		return theme.WarningIcon()
-	case syncqueue.Review:
+	case fsapp.NeedsReview:
 		return theme.QuestionIcon()
-	case syncqueue.NotSent:
+	case fsapp.NotSent:
 		return theme.ErrorIcon()
 	}
 	return theme.ConfirmIcon()

@@ -15,7 +15,6 @@ import (
 	"fyne.io/fyne/v2/dialog"
 
 	fsapp "fieldsync/app"
-	"fieldsync/syncqueue"
 )
 
 // UI is the app's window and its screens.
@@ -28,7 +27,7 @@ type UI struct {
 	bar    *syncBar
 	banner *banner
 
-	state  syncqueue.State // the last sync state seen, on the UI thread
+	state  fsapp.SyncState // the last sync state seen, on the UI thread
 	unsub  func()
 	main   screen // the signed-in screen, or nil
 	ticker *time.Ticker
@@ -121,7 +120,7 @@ func (u *UI) Close() {
 }
 
 // onState receives sync states from the queue's goroutines.
-func (u *UI) onState(st syncqueue.State) {
+func (u *UI) onState(st fsapp.SyncState) {
 	fyne.Do(func() {
 		u.state = st
 		u.bar.refresh()

@@ -13,7 +13,6 @@ import (
 
 	"fieldsync/app"
 	"fieldsync/internal/faultproxy"
-	"fieldsync/syncqueue"
 
 	"github.com/google/uuid"
 )
@@ -57,7 +56,7 @@ func TestS1OfflineTechnicianAndOfficeBothMoveTheStatus(t *testing.T) {
 	// Alex comes back up. His screen shows the uploads as they go.
 	var mu sync.Mutex
 	shown := map[string]bool{}
-	cancel := alex.Subscribe(func(st syncqueue.State) {
+	cancel := alex.Subscribe(func(st app.SyncState) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, u := range st.Uploads {
@@ -542,7 +541,7 @@ func TestS7PhotoUploadCutThreeTimesResumes(t *testing.T) {
 	// The network is back.
 	var mu sync.Mutex
 	var progress []string
-	cancel := alex.Subscribe(func(st syncqueue.State) {
+	cancel := alex.Subscribe(func(st app.SyncState) {
 		if len(st.Uploads) > 0 {
 			mu.Lock()
 			progress = append(progress, st.Words(photo, st.At))
@@ -943,7 +942,7 @@ func TestS11OfflineForHoursWithTheAppOpen(t *testing.T) {
 	var mu sync.Mutex
 	var bad, stale []string
 	failing := 0
-	cancel := alex.Subscribe(func(st syncqueue.State) {
+	cancel := alex.Subscribe(func(st app.SyncState) {
 		if st.Data.Failures == 0 || st.Data.Running {
 			return
 		}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"fieldsync/app"
-	"fieldsync/syncqueue"
 )
 
 // Listener is implemented on the native side to hear sync state changes,
@@ -239,7 +238,7 @@ func (c *Client) Subscribe(l Listener) (err error) {
 	if l == nil {
 		return errors.New("subscribe: no listener")
 	}
-	unsub := core.Subscribe(func(st syncqueue.State) {
+	unsub := core.Subscribe(func(st app.SyncState) {
 		// The listener is native code: its failure must not end the
 		// sync loop that calls it.
 		defer func() { _ = recover() }()
@@ -264,7 +263,7 @@ func (c *Client) Subscribe(l Listener) (err error) {
 }
 
 // stateJSON is the state as the native side reads it.
-func stateJSON(st syncqueue.State) []byte {
+func stateJSON(st app.SyncState) []byte {
 	now := time.Now()
 	records := map[string]string{}
 	for id := range st.Records {

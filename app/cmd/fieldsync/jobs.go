@@ -18,7 +18,6 @@ import (
 	"fieldsync/app"
 	"fieldsync/contract"
 	"fieldsync/contract/rulebook"
-	"fieldsync/syncqueue"
 )
 
 // jobRow is a job as the jobs list shows it.
@@ -807,7 +806,7 @@ func (c *cli) saved(a *app.App, rec *contract.Record, what string) error {
 	return c.out(doc, func(w io.Writer) {
 		fmt.Fprintln(w, what)
 		switch st.Record(rec.ID).Status {
-		case syncqueue.Saved, syncqueue.Waiting, syncqueue.Failed:
+		case app.Saved, app.Waiting, app.Failed:
 			fmt.Fprintf(w, "%s. Run \"fieldsync sync\" to send it to the server.\n", strings.TrimSuffix(words, "."))
 		default:
 			fmt.Fprintln(w, words)

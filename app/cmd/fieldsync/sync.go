@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"fieldsync/app"
-	"fieldsync/syncqueue"
 )
 
 // recordStatus is one record's sync state in plain words.
@@ -108,9 +107,9 @@ func (c *cli) watch(every time.Duration) error {
 	// The queue calls back from its goroutines and must not wait: keep the
 	// latest state and print from here.
 	var mu sync.Mutex
-	var latest syncqueue.State
+	var latest app.SyncState
 	changed := make(chan struct{}, 1)
-	cancel := a.Subscribe(func(st syncqueue.State) {
+	cancel := a.Subscribe(func(st app.SyncState) {
 		mu.Lock()
 		latest = st
 		mu.Unlock()
@@ -224,7 +223,7 @@ func cmdStatus(c *cli, args []string) error {
 }
 
 // deviceState gathers the device's state and every record that is not synced.
-func deviceState(a *app.App, st syncqueue.State, now time.Time) (deviceStatus, error) {
+func deviceState(a *app.App, st app.SyncState, now time.Time) (deviceStatus, error) {
 	ds := deviceStatus{Line: st.Line(now), Summary: st.Summary, Server: a.ServerURL(), Offline: st.Offline,
 		SignedOut: st.SignedOut, Queued: st.Queued, Held: st.Held, Refused: st.Refused, Photos: st.Photos,
 		Records: []recordStatus{}}
@@ -237,7 +236,7 @@ func deviceState(a *app.App, st syncqueue.State, now time.Time) (deviceStatus, e
 		return ds, err
 	}
 	for _, j := range jobs {
-		if st.Record(j.ID).Status == syncqueue.Synced {
+		if st.Record(j.ID).Status == app.Synced {
 			continue
 		}
 		d, err := a.Job(j.ID)
@@ -256,7 +255,7 @@ func deviceState(a *app.App, st syncqueue.State, now time.Time) (deviceStatus, e
 		return ds, err
 	}
 	for _, cu := range customers {
-		if s := st.Record(cu.ID).Status; s != syncqueue.Synced {
+		if s := st.Record(cu.ID).Status; s != app.Synced {
 			seen[cu.ID] = true
 			ds.Records = append(ds.Records, recordStatus{ID: cu.ID, Type: "customer", Label: "Customer " + cu.Text("name"),
 				Sync: st.Words(cu.ID, now), SyncState: s.String()})
@@ -267,14 +266,14 @@ func deviceState(a *app.App, st syncqueue.State, now time.Time) (deviceStatus, e
 		return ds, err
 	}
 	for _, rv := range reviews {
-		if s := st.Record(rv.ID).Status; s != syncqueue.Synced {
+		if s := st.Record(rv.ID).Status; s != app.Synced {
 			seen[rv.ID] = true
 			ds.Records = append(ds.Records, recordStatus{ID: rv.ID, Type: "review", Label: fmt.Sprintf("Review %s (%s %s)", rv.ID, dash(rv.Number), rv.Group),
 				Sync: st.Words(rv.ID, now), SyncState: s.String()})
 		}
 	}
 	for id, rs := range st.Records {
-		if !seen[id] && rs.Status != syncqueue.Synced {
+		if !seen[id] && rs.Status != app.Synced {
 			// A decision on a review that is no longer open, or a record
 			// the device no longer shows.
 			ds.Records = append(ds.Records, recordStatus{ID: id, Type: "record", Label: "Record " + id, Sync: st.Words(id, now), SyncState: rs.Status.String()})
@@ -285,12 +284,12 @@ func deviceState(a *app.App, st syncqueue.State, now time.Time) (deviceStatus, e
 
 // jobStatus is a job's sync state and its items'; all of them, or only
 // those not synced.
-func jobStatus(d *app.JobDetail, st syncqueue.State, now time.Time, all bool) recordStatus {
+func jobStatus(d *app.JobDetail, st app.SyncState, now time.Time, all bool) recordStatus {
 	rs := recordStatus{ID: d.ID, Type: "job", Label: ref(d.Job) + " " + d.Title, Sync: d.Sync, SyncState: d.SyncState.String()}
 	for _, group := range [][]app.Item{d.Notes, d.Photos, d.Parts} {
 		for _, it := range group {
 			s := st.Record(it.Record.ID).Status
-			if !all && s == syncqueue.Synced {
+			if !all && s == app.Synced {
 				continue
 			}
 			rs.Items = append(rs.Items, recordStatus{ID: it.Record.ID, Type: it.Record.Type, Label: itemLabel(it),
