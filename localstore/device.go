@@ -20,7 +20,7 @@ func (s *Store) DeviceID() (string, error) {
 		return id, err
 	}
 	// First use: the first id written wins, whoever else asks at once.
-	b, _ := json.Marshal(NewDeviceID())
+	b, _ := json.Marshal(s.newDeviceID())
 	if _, err := s.db.Exec(`INSERT OR IGNORE INTO meta(key, value) VALUES ('device_id', ?)`, b); err != nil {
 		return "", fmt.Errorf("write device_id: %w", err)
 	}
@@ -34,7 +34,7 @@ func (s *Store) DeviceID() (string, error) {
 // old id stays bound on the server to the user who signed in with it.
 func (s *Store) Reset(deviceID string) error {
 	if deviceID == "" {
-		deviceID = NewDeviceID()
+		deviceID = s.newDeviceID()
 	}
 	defer s.removePhotoFiles()
 	return s.tx(context.Background(), func(tx txn) error {

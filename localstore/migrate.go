@@ -2,7 +2,10 @@ package localstore
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
+
+	"fieldsync/internal/sqlitedb"
 )
 
 // migrations are applied in order, each once; a migration's number is its
@@ -88,33 +91,11 @@ var migrations = []string{
 	UPDATE records SET server_seq = COALESCE(json_extract(server, '$.seq'), 0) WHERE server IS NOT NULL;`,
 }
 
+// migrate brings the store's schema up to date.
 func migrate(db *sql.DB) error {
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
-		return err
+	err := sqlitedb.Migrate(db, migrations)
+	if newer, ok := errors.AsType[*sqlitedb.NewerError](err); ok {
+		return fmt.Errorf("the device database is at schema version %d but this app knows only %d; update the app", newer.Version, newer.Known)
 	}
-	var have int
-	if err := db.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
-		return err
-	}
-	if have > len(migrations) {
-		return fmt.Errorf("the device database is at schema version %d but this app knows only %d; update the app", have, len(migrations))
-	}
-	for v := have + 1; v <= len(migrations); v++ {
-		tx, err := db.Begin()
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(migrations[v-1]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", v, err)
-		}
-		if _, err := tx.Exec(`INSERT INTO schema_migrations(version) VALUES (?)`, v); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", v, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %d: %w", v, err)
-		}
-	}
-	return nil
+	return err
 }

@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"fieldsync/internal/sqlitedb"
 )
 
 // ApplicationID marks an SQLite file as a FieldSync device store (PRAGMA
@@ -40,11 +40,29 @@ func (e *UnusableError) Error() string {
 
 func (e *UnusableError) Unwrap() error { return ErrUnusable }
 
+// An Option changes how Open sets up the store.
+type Option func(*options)
+
+type options struct {
+	newDeviceID func() string
+}
+
+// WithDeviceIDs makes the store take the ids it gives this device (the
+// first one, and a fresh one on a Reset that names none) from newID
+// instead of NewDeviceID.
+func WithDeviceIDs(newID func() string) Option {
+	return func(o *options) { o.newDeviceID = newID }
+}
+
 // Open opens the store in dir (the app's storage directory), or creates
 // one when dir has none. An existing file that is not a whole FieldSync
 // store is refused with an *UnusableError and left as it is: a store that
 // lost its content must never come back silently empty.
-func Open(dir string) (*Store, error) {
+func Open(dir string, opts ...Option) (*Store, error) {
+	o := options{newDeviceID: NewDeviceID}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	path := filepath.Join(dir, storeFile)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -59,36 +77,9 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "photos"), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	// 8 MiB of page cache per connection (the default is 2 MiB), so that
-	// a sync round's answers do not push pages out and read them again.
-	q.Add("_pragma", "cache_size(-8192)")
-	// The sync lane checkpoints after each round (CheckpointSoon); the log
-	// checkpoints itself only when rounds stop for long.
-	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstop))
-	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", 16<<20))
-	q.Add("_txlock", "immediate")
-	// mode=rw: the file exists by now, and SQLite must never make an empty
-	// one in its place.
-	q.Add("mode", "rw")
-	dsn := "file:" + path + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sqlitedb.Open(path, connOptions())
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
-	}
-	db.SetMaxOpenConns(1) // one writer, and reads are quick on a device
-	var mode string
-	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		db.Close()
-		return nil, fmt.Errorf("open store: journal mode is %q, want wal", mode)
 	}
 	if err := migrate(db); err != nil {
 		db.Close()
@@ -104,14 +95,39 @@ func Open(dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	cp, err := sql.Open("sqlite", dsn)
+	cp, err := sqlitedb.Open(path, connOptions())
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	cp.SetMaxOpenConns(1)
-	s := &Store{db: db, dir: dir, prep: prep, read: reader{DB: db, prep: prep}, cp: cp}
+	s := &Store{db: db, dir: dir, prep: prep, read: reader{DB: db, prep: prep}, cp: cp, newDeviceID: o.newDeviceID}
 	return s, nil
+}
+
+// connOptions says how the store's connections open: one connection a
+// pool, since there is one writer and reads are quick on a device; an edit
+// reported as saved is on the disk (synchronous FULL); and the file must be
+// there by now (MustExist), for SQLite must never make an empty one in its
+// place.
+func connOptions() sqlitedb.Options {
+	return sqlitedb.Options{
+		BusyTimeout: 10 * time.Second,
+		Pragmas: []string{
+			"synchronous(FULL)",
+			"foreign_keys(ON)",
+			// 8 MiB of page cache per connection (the default is 2 MiB), so
+			// that a sync round's answers do not push pages out and read
+			// them again.
+			"cache_size(-8192)",
+			// The sync lane checkpoints after each round (CheckpointSoon);
+			// the log checkpoints itself only when rounds stop for long.
+			fmt.Sprintf("wal_autocheckpoint(%d)", walBackstop),
+			fmt.Sprintf("journal_size_limit(%d)", 16<<20),
+		},
+		Immediate: true,
+		MustExist: true,
+		MaxConns:  1,
+	}
 }
 
 // stamp marks the database as a FieldSync store.
@@ -222,6 +238,8 @@ func checkFile(path string) error {
 // meta and schema_migrations tables) from another application's database.
 // A database with no tables at all holds nothing to lose and is taken.
 func checkTables(path string) error {
+	// Read-only, and without sqlitedb's pragmas: the file is not known to
+	// be a store yet, and nothing may be written to it.
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -324,6 +342,9 @@ func create(path string) error {
 	name := tmp.Name()
 	tmp.Close()
 	defer os.Remove(name)
+	// Not sqlitedb.Open: the new file is built with a rollback journal,
+	// not in WAL mode, so that it is whole in itself when linked into
+	// place. Open turns WAL on.
 	db, err := sql.Open("sqlite", "file:"+name+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(DELETE)&_pragma=synchronous(FULL)")
 	if err != nil {
 		return err

@@ -58,6 +58,8 @@ type Store struct {
 	cpBusy   bool // a checkpoint is running
 	cpClosed bool
 	cpDone   sync.WaitGroup
+
+	newDeviceID func() string // NewDeviceID unless Open was told otherwise
 }
 
 // Rebaser computes what the user sees of a record: the server's copy (nil

@@ -3,6 +3,7 @@ package localstore_test
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -188,6 +189,39 @@ func TestDeviceIDIsStableAcrossReopen(t *testing.T) {
 	other, _ := openStore(t).DeviceID()
 	if other == first {
 		t.Fatalf("two devices share the id %q", first)
+	}
+}
+
+// The store takes this device's ids from the maker Open is given: the
+// first id, and a fresh one when a reset names none.
+func TestDeviceIDsComeFromTheMakerOpenIsGiven(t *testing.T) {
+	n := 0
+	st, err := localstore.Open(t.TempDir(), localstore.WithDeviceIDs(func() string {
+		n++
+		return fmt.Sprintf("device-test-%d", n)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, step := range []struct {
+		do   func() error
+		want string
+	}{
+		{func() error { return nil }, "device-test-1"},
+		{func() error { return nil }, "device-test-1"},
+		{func() error { return st.Reset("") }, "device-test-2"},
+		{func() error { return st.Reset("device-chosen") }, "device-chosen"},
+	} {
+		if err := step.do(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.DeviceID(); err != nil || got != step.want {
+			t.Fatalf("device id %q (%v), want %q", got, err, step.want)
+		}
+	}
+	if n != 2 {
+		t.Errorf("the maker was asked %d times, want 2: once at first use, once for the reset that named no id", n)
 	}
 }
 
