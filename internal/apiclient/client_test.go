@@ -1,4 +1,4 @@
-package syncqueue_test
+package apiclient_test
 
 import (
 	"bytes"
@@ -184,8 +184,7 @@ func TestClientUploadsInChunks(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	d := e.login("alex")
-	d.sync()
-	pump := d.job("Replace pump seal").View.ID
+	pump := d.job("Replace pump seal").ID
 	content := bytes.Repeat([]byte("0123456789"), 100)
 	sum := sha256.Sum256(content)
 	photo := uuid.NewString()
