@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"fieldsync/internal/sqlitedb"
+
+	_ "modernc.org/sqlite" // create and checkTables open files with the driver itself
 )
 
 // ApplicationID marks an SQLite file as a FieldSync device store (PRAGMA

@@ -14,6 +14,27 @@ import (
 	"fieldsync/contract"
 )
 
+// Photo states.
+const (
+	PhotoWaiting  = "waiting"  // content to upload
+	PhotoUploaded = "uploaded" // the server has all of it
+	PhotoFailed   = "failed"   // retrying cannot help; the file is kept
+)
+
+// Photo is a photo's content on the device.
+type Photo struct {
+	ID       string
+	JobID    string
+	Path     string // under the store's photos directory
+	Size     int64
+	SHA256   string
+	Uploaded int64
+	State    string
+	Error    string
+	Attempts int
+	AddedAt  time.Time
+}
+
 // ImportPhoto copies photo content into the store's photos directory, under
 // the photo's id, and returns its size and sha256. The file is written to a
 // temporary name, synced and renamed, so a crash never leaves half a photo
@@ -116,4 +137,16 @@ func (s *Store) PhotoDone(id string, size int64) error {
 func (s *Store) PhotoFailed(id, reason string) error {
 	_, err := s.db.Exec(`UPDATE photos SET state = ?, error = ? WHERE id = ?`, PhotoFailed, reason, id)
 	return err
+}
+
+// removePhotoFiles deletes the photo files of a user whose data is gone.
+func (s *Store) removePhotoFiles() {
+	dir := filepath.Join(s.dir, "photos")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
 }
