@@ -8,8 +8,6 @@ import (
 
 	"fieldsync/contract"
 	"fieldsync/contract/engine"
-
-	"github.com/google/uuid"
 )
 
 // DemoPassword is the password of every demo user.
@@ -32,7 +30,7 @@ func SeedDemo(ctx context.Context, srv *Server, cost int) error {
 	users := map[string]contract.User{}
 	for _, nu := range DemoUsers {
 		nu.Password, nu.Cost = DemoPassword, cost
-		u, err := AddUser(ctx, srv.store, srv.rules, nu)
+		u, err := srv.AddUser(ctx, nu)
 		if err != nil {
 			return fmt.Errorf("seed demo: %w", err)
 		}
@@ -90,7 +88,7 @@ func (d *demo) push(who, typ, id string, action contract.Action, bases map[strin
 		return
 	}
 	d.now = d.now.Add(time.Minute)
-	op := contract.Operation{ID: uuid.NewString(), RecordType: typ, RecordID: id, Action: action, Bases: bases,
+	op := contract.Operation{ID: d.srv.newID(), RecordType: typ, RecordID: id, Action: action, Bases: bases,
 		Values: values, DeviceID: "demo-" + who, DeviceTime: d.now}
 	res, err := d.srv.Push(d.ctx, d.actor(who), []contract.Operation{op})
 	if err != nil {
@@ -108,14 +106,14 @@ func (d *demo) push(who, typ, id string, action contract.Action, bases map[strin
 }
 
 func (d *demo) customer(name, phone, email string) string {
-	id := uuid.NewString()
+	id := d.srv.newID()
 	d.push("dana", "customer", id, contract.ActionCreate, nil, map[string]json.RawMessage{
 		"name": contract.Text(name), "phone": contract.Text(phone), "email": contract.Text(email)})
 	return id
 }
 
 func (d *demo) job(title, desc, customer, site, tech string, start time.Time) string {
-	id := uuid.NewString()
+	id := d.srv.newID()
 	d.push("dana", "job", id, contract.ActionCreate, nil, map[string]json.RawMessage{
 		"title": contract.Text(title), "description": contract.Text(desc), "customer_id": contract.Text(customer),
 		"site_address": contract.Text(site), "assignee": contract.Text(d.users[tech].ID),
@@ -131,12 +129,12 @@ func (d *demo) move(who, job string, states ...string) {
 }
 
 func (d *demo) note(who, job, text string) {
-	d.push(who, "note", uuid.NewString(), contract.ActionAppend, nil, map[string]json.RawMessage{
+	d.push(who, "note", d.srv.newID(), contract.ActionAppend, nil, map[string]json.RawMessage{
 		"job_id": contract.Text(job), "text": contract.Text(text)})
 }
 
 func (d *demo) part(who, job, sku, desc string, qty int64) {
-	d.push(who, "part", uuid.NewString(), contract.ActionAppend, nil, map[string]json.RawMessage{
+	d.push(who, "part", d.srv.newID(), contract.ActionAppend, nil, map[string]json.RawMessage{
 		"job_id": contract.Text(job), "sku": contract.Text(sku), "description": contract.Text(desc), "quantity": contract.Int(qty)})
 }
 
@@ -147,6 +145,6 @@ func (d *demo) sign(who, job, signer string) {
 
 func (d *demo) invoice(job, customer string) {
 	lines, _ := json.Marshal([]contract.InvoiceLine{{Description: "Annual heating service", Quantity: 1, UnitCents: 18000}})
-	d.push("fran", "invoice", uuid.NewString(), contract.ActionCreate, nil, map[string]json.RawMessage{
+	d.push("fran", "invoice", d.srv.newID(), contract.ActionCreate, nil, map[string]json.RawMessage{
 		"job_id": contract.Text(job), "customer_id": contract.Text(customer), "lines": lines, "total": contract.Int(18000)})
 }

@@ -69,7 +69,7 @@ func newEnv(t testing.TB) *env {
 
 func (e *env) addUser(name, role string) contract.User {
 	e.t.Helper()
-	u, err := server.AddUser(context.Background(), e.store, e.srv.Rules(), server.NewUser{Name: name, Role: role, Password: testPassword, Cost: bcrypt.MinCost})
+	u, err := e.srv.AddUser(context.Background(), server.NewUser{Name: name, Role: role, Password: testPassword, Cost: bcrypt.MinCost})
 	if err != nil {
 		e.t.Fatal(err)
 	}

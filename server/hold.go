@@ -6,8 +6,6 @@ import (
 
 	"fieldsync/contract"
 	"fieldsync/contract/engine"
-
-	"github.com/google/uuid"
 )
 
 // hold puts a held operation into the open review item of its group, making
@@ -27,7 +25,7 @@ func (a *applier) hold(actor engine.Actor, op *contract.Operation, dec engine.De
 		if err != nil {
 			return nil, err
 		}
-		rv = &contract.Review{ID: uuid.NewString(), RecordType: on.Type, RecordID: on.ID, Number: on.Number,
+		rv = &contract.Review{ID: a.s.newID(), RecordType: on.Type, RecordID: on.ID, Number: on.Number,
 			Title: recordTitle(on), Group: dec.Group, Kind: dec.Kind, Status: "open", Reason: a.reason(dec, op, actor),
 			Server: a.groupState(on, dec.Group, last), CreatedAt: a.now}
 	}

@@ -9,8 +9,6 @@ import (
 
 	"fieldsync/contract"
 	"fieldsync/contract/engine"
-
-	"github.com/google/uuid"
 )
 
 // Suspected duplicates. A new record with the same match fields as an open
@@ -100,7 +98,7 @@ func (a *applier) created(actor engine.Actor, rec *contract.Record) (*contract.R
 		}
 		rec.DuplicateOf = m.ID
 		rec.OpenReviews = append(rec.OpenReviews, lg.Name)
-		rv := &contract.Review{ID: uuid.NewString(), RecordType: rec.Type, RecordID: rec.ID, Number: rec.Number,
+		rv := &contract.Review{ID: a.s.newID(), RecordType: rec.Type, RecordID: rec.ID, Number: rec.Number,
 			Title: recordTitle(rec), Group: lg.Name, Kind: contract.KindDuplicate, Status: "open", MatchID: m.ID,
 			Device: []contract.ReviewEntry{},
 			Reason: fmt.Sprintf("Same %s on the same day as %s, which was made on another device.", words(rr.Match.Same), m.Number),

@@ -21,10 +21,14 @@ import (
 // Options configure a Server.
 type Options struct {
 	Store   Store
-	BlobDir string          // photo content lives here and nowhere else
-	Rules   *rulebook.Rules // compiled; nil means the embedded defaults
-	Logger  *slog.Logger    // nil logs nowhere
-	Now     func() time.Time
+	BlobDir string           // photo content lives here and nowhere else
+	Rules   *rulebook.Rules  // compiled; nil means the embedded defaults
+	Logger  *slog.Logger     // nil logs nowhere
+	Now     func() time.Time // the server's clock; nil means time.Now
+	// NewID makes every id the server gives something it makes itself:
+	// review items, users (Server.AddUser), the demo's records and
+	// operations. nil makes UUIDv7s by Now, as devices make theirs (NewV7).
+	NewID func() string
 	// TokenTTL is how long a sign-in lasts; zero means 30 days.
 	TokenTTL time.Duration
 	// RulesText is the rules file the rules came from, served to devices.
@@ -39,6 +43,7 @@ type Server struct {
 	blobs     *blobStore
 	log       *slog.Logger
 	now       func() time.Time
+	newID     func() string
 	ttl       time.Duration
 	text      string
 	rulesJSON json.RawMessage // the rules as /v1/rules sends them
@@ -55,7 +60,7 @@ func New(opts Options) (*Server, error) {
 	if opts.BlobDir == "" {
 		return nil, errors.New("server: no blob directory")
 	}
-	s := &Server{store: opts.Store, rules: opts.Rules, log: opts.Logger, now: opts.Now, ttl: opts.TokenTTL, text: opts.RulesText}
+	s := &Server{store: opts.Store, rules: opts.Rules, log: opts.Logger, now: opts.Now, newID: opts.NewID, ttl: opts.TokenTTL, text: opts.RulesText}
 	if s.rules == nil {
 		s.rules, s.text = rulebook.Default(), rulebook.DefaultText()
 	}
@@ -69,6 +74,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.newID == nil {
+		s.newID = func() string { return NewV7(s.now()) }
 	}
 	if s.ttl == 0 {
 		s.ttl = 30 * 24 * time.Hour

@@ -11,7 +11,6 @@ import (
 	"fieldsync/contract"
 	"fieldsync/contract/rulebook"
 
-	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -24,10 +23,17 @@ type NewUser struct {
 	Password string
 	// Cost is the bcrypt cost; zero means bcrypt's default.
 	Cost int
+	// ID is the user's id, a UUID; "" makes a UUIDv7 (NewV7). Server.AddUser
+	// takes it from the server's id maker.
+	ID string
 }
 
-// AddUser is AddUser over the server's store and rules.
+// AddUser is AddUser over the server's store and rules, with an id from
+// the server's id maker.
 func (s *Server) AddUser(ctx context.Context, nu NewUser) (contract.User, error) {
+	if nu.ID == "" {
+		nu.ID = s.newID()
+	}
 	return AddUser(ctx, s.store, s.rules, nu)
 }
 
@@ -46,6 +52,13 @@ func AddUser(ctx context.Context, st Store, rules *rulebook.Rules, nu NewUser) (
 	case len(nu.Password) > 72:
 		return contract.User{}, fmt.Errorf("add user: the password must be at most 72 bytes")
 	}
+	id, ok := contract.ValidUUID(nu.ID)
+	switch {
+	case nu.ID == "":
+		id = NewV7(timeNow())
+	case !ok:
+		return contract.User{}, fmt.Errorf("add user: id %q is not a UUID", nu.ID)
+	}
 	cost := nu.Cost
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
@@ -54,7 +67,7 @@ func AddUser(ctx context.Context, st Store, rules *rulebook.Rules, nu NewUser) (
 	if err != nil {
 		return contract.User{}, fmt.Errorf("add user: %w", err)
 	}
-	u := UserRow{User: contract.User{ID: uuid.NewString(), Name: name, Role: nu.Role}, PasswordHash: hash}
+	u := UserRow{User: contract.User{ID: id, Name: name, Role: nu.Role}, PasswordHash: hash}
 	err = st.Write(ctx, func(tx Tx) error {
 		u.CreatedAt = timeNow()
 		return tx.AddUser(u)
