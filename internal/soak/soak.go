@@ -43,11 +43,9 @@ import (
 	"time"
 
 	"fieldsync/contract"
-	"fieldsync/contract/rulebook"
 	"fieldsync/server"
 	"fieldsync/server/sqlitestore"
 
-	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -78,6 +76,11 @@ type Config struct {
 	Dir string
 	// Progress, when set, gets a line every 10 seconds.
 	Progress io.Writer
+	// NewID makes the ids the devices give their operations and records,
+	// from many goroutines at once; nil makes UUIDv7s by the wall clock,
+	// as the app does. (Each device draws its pauses and choices from a
+	// random source of its own, seeded with its number.)
+	NewID func() string
 }
 
 // Report is what a run measured.
@@ -201,6 +204,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Think <= 0 {
 		cfg.Think = 100 * time.Millisecond
 	}
+	if cfg.NewID == nil {
+		cfg.NewID = func() string { return server.NewV7(time.Now()) }
+	}
 	dir := cfg.Dir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "fieldsoak-")
@@ -229,7 +235,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 
 	tr := &http.Transport{MaxIdleConns: 2 * cfg.Devices, MaxIdleConnsPerHost: 2 * cfg.Devices, IdleConnTimeout: time.Minute}
 	r := &run{cfg: cfg, base: "http://" + ln.Addr().String(), client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-	devs, err := r.setup(ctx, st, srv.Rules(), cfg.Devices)
+	devs, err := r.setup(ctx, srv, cfg.Devices)
 	if err != nil {
 		return Report{}, err
 	}
@@ -299,9 +305,10 @@ type device struct {
 	minutes         int
 }
 
-func (r *run) setup(ctx context.Context, st server.Store, rules *rulebook.Rules, n int) ([]*device, error) {
+func (r *run) setup(ctx context.Context, srv *server.Server, n int) ([]*device, error) {
+	rules := srv.Rules()
 	add := func(name, role string) (contract.User, error) {
-		return server.AddUser(ctx, st, rules, server.NewUser{Name: name, Role: role, Password: "soak-password", Cost: bcrypt.MinCost})
+		return srv.AddUser(ctx, server.NewUser{Name: name, Role: role, Password: "soak-password", Cost: bcrypt.MinCost})
 	}
 	if _, err := add("dispatch", "dispatcher"); err != nil {
 		return nil, err
@@ -310,8 +317,8 @@ func (r *run) setup(ctx context.Context, st server.Store, rules *rulebook.Rules,
 	if err := r.login(ctx, office); err != nil {
 		return nil, err
 	}
-	cust := uuid.NewString()
-	ops := []contract.Operation{{ID: uuid.NewString(), RecordType: "customer", RecordID: cust, Action: contract.ActionCreate,
+	cust := r.cfg.NewID()
+	ops := []contract.Operation{{ID: r.cfg.NewID(), RecordType: "customer", RecordID: cust, Action: contract.ActionCreate,
 		Values: values(map[string]any{"name": "Soak Test Ltd"}), DeviceID: office.id, DeviceTime: time.Now().UTC()}}
 	devs := make([]*device, n)
 	for i := range devs {
@@ -320,9 +327,9 @@ func (r *run) setup(ctx context.Context, st server.Store, rules *rulebook.Rules,
 		if err != nil {
 			return nil, err
 		}
-		d := &device{name: name, id: name + "-phone", job: uuid.NewString(), status: "assigned"}
+		d := &device{name: name, id: name + "-phone", job: r.cfg.NewID(), status: "assigned"}
 		devs[i] = d
-		ops = append(ops, contract.Operation{ID: uuid.NewString(), RecordType: "job", RecordID: d.job, Action: contract.ActionCreate,
+		ops = append(ops, contract.Operation{ID: r.cfg.NewID(), RecordType: "job", RecordID: d.job, Action: contract.ActionCreate,
 			Values: values(map[string]any{"title": "Soak job " + name, "customer_id": cust, "assignee": u.ID,
 				"site_address": fmt.Sprintf("%d Load Street", i+1)}), DeviceID: office.id, DeviceTime: time.Now().UTC()})
 	}
@@ -485,7 +492,7 @@ func (d *device) work(ctx context.Context, r *run, rng *rand.Rand) {
 		}
 		now := time.Now().UTC()
 		op := func(typ, id string, action contract.Action, bases map[string]int64, vals map[string]any) contract.Operation {
-			return contract.Operation{ID: uuid.NewString(), RecordType: typ, RecordID: id, Action: action, Bases: bases,
+			return contract.Operation{ID: r.cfg.NewID(), RecordType: typ, RecordID: id, Action: action, Bases: bases,
 				Values: values(vals), DeviceID: d.id, DeviceTime: now}
 		}
 		// One to four operations, at most one per field group.
@@ -493,9 +500,9 @@ func (d *device) work(ctx context.Context, r *run, rng *rand.Rand) {
 		for _, k := range rng.Perm(4)[:1+rng.IntN(4)] {
 			switch k {
 			case 0:
-				ops = append(ops, op("note", uuid.NewString(), contract.ActionAppend, nil, map[string]any{"job_id": d.job, "text": fmt.Sprintf("Note %d from %s.", i, d.name)}))
+				ops = append(ops, op("note", r.cfg.NewID(), contract.ActionAppend, nil, map[string]any{"job_id": d.job, "text": fmt.Sprintf("Note %d from %s.", i, d.name)}))
 			case 1:
-				ops = append(ops, op("part", uuid.NewString(), contract.ActionAppend, nil, map[string]any{"job_id": d.job, "sku": fmt.Sprintf("SKU-%d", rng.IntN(100)), "quantity": 1 + rng.IntN(5)}))
+				ops = append(ops, op("part", r.cfg.NewID(), contract.ActionAppend, nil, map[string]any{"job_id": d.job, "sku": fmt.Sprintf("SKU-%d", rng.IntN(100)), "quantity": 1 + rng.IntN(5)}))
 			case 2:
 				d.minutes += 5
 				ops = append(ops, op("job", d.job, contract.ActionUpdate, map[string]int64{"work": d.versions["work"]}, map[string]any{"labor_minutes": d.minutes}))
