@@ -118,8 +118,8 @@ func Open(dir string, cfg Config) (*App, error) {
 	}
 	a.client.SetOffline(offline)
 	st.SetRebaser(views{a})
-	a.queue = syncqueue.New(syncqueue.Options{Store: st, Client: a.client, Rules: a.currentRules, IsOffice: a.isOffice,
-		Me: a.myID, Now: cfg.Now, Log: cfg.Logger, PullEvery: cfg.PullEvery, ChunkSize: cfg.ChunkSize})
+	a.queue = syncqueue.New(syncqueue.Options{Store: st, Client: a.client, Rules: a.currentRules,
+		Now: cfg.Now, Log: cfg.Logger, PullEvery: cfg.PullEvery, ChunkSize: cfg.ChunkSize})
 	a.queue.Refresh()
 	if signed && cfg.Background {
 		a.queue.Start()
@@ -425,5 +425,8 @@ func (a *App) Subscribe(fn func(SyncState)) (cancel func()) {
 // State is the sync state now.
 func (a *App) State() SyncState { return a.syncState(a.queue.State()) }
 
-// syncState is the queue's state as the screens get it.
-func (a *App) syncState(st syncqueue.State) SyncState { return SyncState{State: st} }
+// syncState is the queue's state as the screens get it, its last round
+// said as of who is signed in and who works in the office now.
+func (a *App) syncState(st syncqueue.State) SyncState {
+	return SyncState{State: st, Summary: summaryWords(st.LastRound, a.myID(), a.isOffice)}
+}

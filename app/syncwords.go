@@ -3,9 +3,11 @@ package app
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
+	"fieldsync/contract"
 	"fieldsync/internal/apiclient"
 	"fieldsync/syncqueue"
 )
@@ -15,6 +17,9 @@ import (
 // said in plain words by its methods, in the words of rules.md.
 type SyncState struct {
 	syncqueue.State
+	// Summary says in one line what the last round that moved something
+	// did, or "" when there is nothing to say.
+	Summary string
 }
 
 // SyncStatus is where a record stands with the server, from best to worst.
@@ -184,6 +189,143 @@ func (s SyncState) progress() string {
 		waiting = plural(s.Photos, "photo")
 	}
 	return fmt.Sprintf("Waiting to sync (%s)", waiting)
+}
+
+// summaryWords says what a round did in one line: "Your notes and photos
+// synced. Job status needs review because dana changed it in the office."
+// me is the user signed in here; office says who works in the office.
+func summaryWords(r syncqueue.Round, me string, office func(userID string) bool) string {
+	var synced []string
+	for _, e := range r.Synced {
+		if k := editKind(e); !slices.Contains(synced, k) {
+			synced = append(synced, k)
+		}
+	}
+	if r.PhotosUp && !slices.Contains(synced, "photos") {
+		synced = append(synced, "photos")
+	}
+	var parts []string
+	if len(synced) > 0 {
+		parts = append(parts, "Your "+andList(synced)+" synced.")
+	}
+	if r.Unfinished > 0 {
+		parts = append(parts, fmt.Sprintf("%s did not finish uploading; %s.", plural(r.Unfinished, "photo"), retryWords(r.Retry, r.At)))
+	}
+	var held []string
+	for _, h := range r.Held {
+		if s := heldWords(h, me, office); !slices.Contains(held, s) {
+			held = append(held, s)
+		}
+	}
+	parts = append(parts, held...)
+	var refused []string
+	for _, rf := range r.Refused {
+		if s := fmt.Sprintf("%s not sent: %s", capital(editKind(rf.Edit)), rf.Message); !slices.Contains(refused, s) {
+			refused = append(refused, s)
+		}
+	}
+	parts = append(parts, refused...)
+	return strings.Join(parts, " ")
+}
+
+// heldWords says why an edit was held: "Job status needs review because
+// dana changed it in the office."
+func heldWords(h syncqueue.Held, me string, office func(userID string) bool) string {
+	record := h.RecordType
+	if record == "note" || record == "photo" || record == "part" {
+		record = "job" // items are held for what happened to their job
+	}
+	var why string
+	switch h.Code {
+	case contract.CodeOwnership:
+		why = "the " + record + " was reassigned"
+	case contract.CodeVoided:
+		why = "the " + record + " was voided"
+	case contract.CodeReviewOpen:
+		why = "it is already under review"
+	default:
+		why = changedBy(h.ByID, h.ByName, me, office)
+	}
+	subject := heldSubject(h.Edit)
+	return fmt.Sprintf("%s %s review because %s.", capital(subject), needs(subject), why)
+}
+
+// changedBy says who made the server's version of a group an edit was
+// held against: by name, in the office or not, or the user themselves on
+// another device.
+func changedBy(id, name, me string, office func(userID string) bool) string {
+	switch {
+	case id == "" && name == "":
+		return "someone else changed it"
+	case id != "" && id == me:
+		return "you changed it on another device"
+	case name == "" && office(id):
+		return "someone changed it in the office"
+	case name == "":
+		return "someone else changed it"
+	case office(id):
+		return name + " changed it in the office"
+	}
+	return name + " changed it"
+}
+
+// needs agrees with its subject: "job status needs", "job changes need".
+func needs(subject string) string {
+	if strings.HasSuffix(subject, "s") && !strings.HasSuffix(subject, "ss") && !strings.HasSuffix(subject, "us") {
+		return "need"
+	}
+	return "needs"
+}
+
+// editKind names a kind of edit in the words of the summary: "notes",
+// "job status", "new customers".
+func editKind(e syncqueue.Edit) string {
+	switch e.RecordType {
+	case "note":
+		return "notes"
+	case "photo":
+		return "photos"
+	case "part":
+		return "parts"
+	case contract.ReviewType:
+		return "review decisions"
+	}
+	switch e.Action {
+	case contract.ActionCreate:
+		return "new " + e.RecordType + "s"
+	case contract.ActionTransition:
+		return e.RecordType + " status"
+	case contract.ActionVoid:
+		return "voids"
+	case contract.ActionReassign:
+		return "assignments"
+	case contract.ActionReopen:
+		return "reopened " + e.RecordType + "s"
+	}
+	if e.Group != "" {
+		return e.RecordType + " " + strings.ReplaceAll(e.Group, "_", " ")
+	}
+	return e.RecordType + " changes"
+}
+
+// heldSubject names what was held: "your note" for an item, else its kind
+// ("job status", "invoice amounts").
+func heldSubject(e syncqueue.Edit) string {
+	switch e.RecordType {
+	case "note", "photo", "part":
+		return "your " + strings.TrimSuffix(editKind(e), "s")
+	}
+	return editKind(e)
+}
+
+func andList(words []string) string {
+	switch len(words) {
+	case 1:
+		return words[0]
+	case 2:
+		return words[0] + " and " + words[1]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + ", and " + words[len(words)-1]
 }
 
 // retryWords says when the next try is: "retrying in 5 minutes".

@@ -126,15 +126,14 @@ func (p *proxy) take(path string) []request {
 // device is one signed-in device: a real store in a temp dir, a client and
 // a queue driven by hand.
 type device struct {
-	t      testing.TB
-	st     *localstore.Store
-	c      *apiclient.Client
-	q      *syncqueue.Queue
-	user   contract.User
-	id     string
-	rules  *rulebook.Rules
-	clock  *clock
-	office map[string]bool
+	t     testing.TB
+	st    *localstore.Store
+	c     *apiclient.Client
+	q     *syncqueue.Queue
+	user  contract.User
+	id    string
+	rules *rulebook.Rules
+	clock *clock
 }
 
 // clock is a settable clock for the queue.
@@ -188,7 +187,7 @@ func login(t testing.TB, baseURL, user string, opts ...deviceOpt) *device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &device{t: t, st: st, c: c, id: id, rules: rulebook.Default(), office: map[string]bool{},
+	d := &device{t: t, st: st, c: c, id: id, rules: rulebook.Default(),
 		clock: &clock{t: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}}
 	if user != "" {
 		resp, err := c.Login(context.Background(), user, server.DemoPassword, id)
@@ -202,7 +201,6 @@ func login(t testing.TB, baseURL, user string, opts ...deviceOpt) *device {
 		opt(&o, d)
 	}
 	o.Rules = func() *rulebook.Rules { return d.rules }
-	o.IsOffice = func(id string) bool { return d.office[id] }
 	d.q = syncqueue.New(o)
 	t.Cleanup(func() { d.q.Close(context.Background()) })
 	return d

@@ -34,13 +34,8 @@ type Options struct {
 	Client *apiclient.Client
 	// Rules returns the rules in force, for retry timing and batch size.
 	Rules func() *rulebook.Rules
-	// IsOffice reports whether a user works in the office, for summaries.
-	IsOffice func(userID string) bool
-	// Me returns the id of the user signed in on this device, for
-	// summaries; nil or "" when no one is.
-	Me  func() string
-	Now func() time.Time
-	Log *slog.Logger
+	Now   func() time.Time
+	Log   *slog.Logger
 	// PullEvery is how often the data lane pulls when nothing fails; zero
 	// means once a minute.
 	PullEvery time.Duration
@@ -59,9 +54,9 @@ type Queue struct {
 	subs    map[int]func(State)
 	nextSub int
 	uploads map[string]Upload
-	// summary is what state.Summary says: the last data round that moved
+	// summary is what state.LastRound holds: the last data round that moved
 	// something, with what the media rounds since did to its photos.
-	summary roundLog
+	summary Round
 	// uploadFailed holds the photos whose upload failed in the last media
 	// round, for as long as the media lane is failing.
 	uploadFailed map[string]bool
@@ -101,12 +96,6 @@ func New(opt Options) *Queue {
 	}
 	if opt.ChunkSize == 0 {
 		opt.ChunkSize = 256 << 10
-	}
-	if opt.IsOffice == nil {
-		opt.IsOffice = func(string) bool { return false }
-	}
-	if opt.Me == nil {
-		opt.Me = func() string { return "" }
 	}
 	q := &Queue{opt: opt, subs: map[int]func(State){}, uploads: map[string]Upload{}, uploadFailed: map[string]bool{},
 		refreshCh: make(chan struct{}, 1)}
@@ -324,9 +313,9 @@ func (q *Queue) run(ctx context.Context, l *lane) error {
 	}
 	if l == q.media {
 		// Only now is the next try known, for photos that did not go up.
-		q.summary.retry = retryWords(q.state.Media.NextTry, now)
-		if line := q.summary.line(); line != "" {
-			q.state.Summary = line
+		q.summary.Retry, q.summary.At = q.state.Media.NextTry, now
+		if !q.summary.Empty() {
+			q.state.LastRound = q.summary
 		}
 	}
 	q.mu.Unlock()
@@ -365,15 +354,15 @@ func (q *Queue) batchSize() int {
 // every page of changes, then settles what the pull brought back.
 func (q *Queue) dataRound(ctx context.Context) error {
 	st := q.opt.Store
-	log := roundLog{me: q.opt.Me()}
+	var log Round
 	defer func() {
 		if !log.moved() {
 			return // the summary stays about the last round that moved something
 		}
 		q.mu.Lock()
 		q.summary = log
-		if line := log.line(); line != "" {
-			q.state.Summary = line
+		if !log.Empty() {
+			q.state.LastRound = log
 		}
 		q.mu.Unlock()
 	}()
@@ -428,7 +417,7 @@ func (q *Queue) dataRound(ctx context.Context) error {
 // stored, stops the sending; what was sent after it is answered and
 // stored as usual (its operations are independent of the stopped one's,
 // as they are inside one batch).
-func (q *Queue) pushAll(ctx context.Context, log *roundLog) error {
+func (q *Queue) pushAll(ctx context.Context, log *Round) error {
 	st := q.opt.Store
 	size := q.batchSize()
 
@@ -473,7 +462,7 @@ func (q *Queue) pushAll(ctx context.Context, log *roundLog) error {
 						// next round, never a hot loop.
 						stop.Store(true)
 					}
-					log.add(an.ops[i], r, q.opt.IsOffice)
+					log.Add(an.ops[i], r)
 				}
 			}
 			if err = q.keep(answers); err != nil {
@@ -626,9 +615,9 @@ func (q *Queue) mediaRound(ctx context.Context) error {
 	defer func() {
 		q.mu.Lock()
 		if uploaded > 0 {
-			q.summary.photoUploaded()
+			q.summary.PhotosUp = true
 		}
-		q.summary.unfinished = len(failed)
+		q.summary.Unfinished = len(failed)
 		q.uploadFailed = failed
 		q.mu.Unlock()
 	}()

@@ -326,8 +326,8 @@ func TestRunMediaResumesFromTheServersOffset(t *testing.T) {
 	if err := d.c.Download(ctx, photo, &got); err != nil || !bytes.Equal(got.Bytes(), content) {
 		t.Fatalf("server content: %d bytes, %v", got.Len(), err)
 	}
-	if s := d.q.State().Summary; !strings.Contains(s, "photos") {
-		t.Errorf("summary %q does not mention the photo", s)
+	if r := d.q.State().LastRound; !r.PhotosUp {
+		t.Errorf("the round %+v does not have the photo up", r)
 	}
 }
 

@@ -1,7 +1,6 @@
 package syncqueue
 
 import (
-	"fmt"
 	"math"
 	"time"
 )
@@ -61,7 +60,8 @@ func (u Upload) Percent() int {
 	return int(math.Floor(float64(u.Sent) * 100 / float64(u.Size)))
 }
 
-// State is everything the screens show about syncing, at one moment.
+// State is everything the screens show about syncing, at one moment, as
+// data: the app says it in words.
 type State struct {
 	At        time.Time
 	Offline   bool // no signal is being simulated
@@ -74,7 +74,8 @@ type State struct {
 	Photos    int // photos waiting to upload
 	Records   map[string]RecordState
 	Uploads   []Upload
-	Summary   string // one line about the last round that moved something
+	// LastRound is what the last round that moved something did.
+	LastRound Round
 }
 
 // Record returns a record's status; records with nothing pending are Synced.
@@ -83,28 +84,4 @@ func (s State) Record(id string) RecordState {
 		return rs
 	}
 	return RecordState{Status: Synced}
-}
-
-// retryWords says when the next try is: "retrying in 5 minutes".
-func retryWords(next, now time.Time) string {
-	if next.IsZero() {
-		return "retrying soon"
-	}
-	d := next.Sub(now)
-	switch {
-	case d <= time.Second:
-		return "retrying now"
-	case d < time.Minute:
-		return "retrying in " + plural(int(math.Ceil(d.Seconds())), "second")
-	case d < time.Hour:
-		return "retrying in " + plural(int(math.Round(d.Minutes())), "minute")
-	}
-	return "retrying in " + plural(int(math.Round(d.Hours())), "hour")
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

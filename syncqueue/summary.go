@@ -1,183 +1,102 @@
 package syncqueue
 
 import (
-	"fmt"
 	"slices"
-	"strings"
+	"time"
 
 	"fieldsync/contract"
 )
 
-// roundLog collects what a sync round did, for the one-line summary. The
-// media round adds to the data round's before it.
-type roundLog struct {
-	synced  []string // kinds of edits that reached the server
-	held    []string // sentences about edits held for review
-	refused []string // sentences about edits not sent
-	// photos counts photo metadata the server took: the photos are synced
-	// only once their content follows, in the media round.
-	photos int
-	// unfinished counts photos whose content failed to upload in the last
-	// media round, and retry says when the next try is.
-	unfinished int
-	retry      string
-	// me is the user signed in on this device, for the reasons of held
-	// edits.
-	me string
+// Round is what the last sync round that moved something did, as data:
+// the kinds of edit that reached the server, those held for review and
+// why, those not sent, and how its photos fared in the media rounds
+// since. The app says it in one line.
+type Round struct {
+	Synced  []Edit    // kinds of edit that reached the server, in the order first seen
+	Held    []Held    // edits held for review, each kind and reason once
+	Refused []Refused // edits not sent, each kind and message once
+	// Photos counts photo records the server took: the photos are synced
+	// only once their content follows, in a media round (PhotosUp).
+	Photos   int
+	PhotosUp bool
+	// Unfinished counts photos whose content failed to upload in the last
+	// media round; Retry is when the media lane tries them again, as seen
+	// at At, the end of that round.
+	Unfinished int
+	Retry      time.Time
+	At         time.Time
 }
 
-// add notes one operation's result; office says who works in the office.
-func (l *roundLog) add(op contract.Operation, r contract.Result, office func(userID string) bool) {
-	kind := opKind(op)
-	final := r.Final()
+// Edit is a kind of edit: the type of record, the action, and for an
+// update the field group it changed.
+type Edit struct {
+	RecordType string
+	Action     contract.Action
+	Group      string
+}
+
+// Held is a kind of edit the server held for review, with why (its code)
+// and who made the version it was held against, as the server names them.
+type Held struct {
+	Edit
+	Code   contract.Code
+	ByID   string
+	ByName string
+}
+
+// Refused is a kind of edit the server refused, with its message.
+type Refused struct {
+	Edit
+	Message string
+}
+
+// editOf is the kind of edit an operation is.
+func editOf(op contract.Operation) Edit {
+	e := Edit{RecordType: op.RecordType, Action: op.Action}
+	if op.Action == contract.ActionUpdate {
+		for g := range op.Bases { // an update changes one group
+			e.Group = g
+		}
+	}
+	return e
+}
+
+// Add notes one operation's result.
+func (r *Round) Add(op contract.Operation, res contract.Result) {
+	edit := editOf(op)
+	final := res.Final()
 	switch final.Outcome {
 	case contract.Applied:
 		if op.RecordType == "photo" {
-			l.photos++
+			r.Photos++
 			break
 		}
-		if !slices.Contains(l.synced, kind) {
-			l.synced = append(l.synced, kind)
+		if !slices.Contains(r.Synced, edit) {
+			r.Synced = append(r.Synced, edit)
 		}
 	case contract.Held:
-		var why string
-		record := op.RecordType
-		if record == "note" || record == "photo" || record == "part" {
-			record = "job" // items are held for what happened to their job
+		h := Held{Edit: edit, Code: final.Code}
+		if final.Server != nil {
+			h.ByID, h.ByName = final.Server.UserID, final.Server.UserName
 		}
-		switch final.Code {
-		case contract.CodeOwnership:
-			why = "the " + record + " was reassigned"
-		case contract.CodeVoided:
-			why = "the " + record + " was voided"
-		case contract.CodeReviewOpen:
-			why = "it is already under review"
-		default:
-			why = changedBy(final.Server, l.me, office)
-		}
-		subject := heldSubject(op, kind)
-		s := fmt.Sprintf("%s %s review because %s.", capital(subject), needs(subject), why)
-		if !slices.Contains(l.held, s) {
-			l.held = append(l.held, s)
+		if !slices.Contains(r.Held, h) {
+			r.Held = append(r.Held, h)
 		}
 	case contract.Refused:
-		s := fmt.Sprintf("%s not sent: %s", capital(kind), final.Message)
-		if !slices.Contains(l.refused, s) {
-			l.refused = append(l.refused, s)
+		rf := Refused{Edit: edit, Message: final.Message}
+		if !slices.Contains(r.Refused, rf) {
+			r.Refused = append(r.Refused, rf)
 		}
-	}
-}
-
-// changedBy says who made the server's version of a group an edit was
-// held against: by name, in the office or not, or the user themselves on
-// another device.
-func changedBy(gs *contract.GroupState, me string, office func(userID string) bool) string {
-	switch {
-	case gs == nil || gs.UserID == "" && gs.UserName == "":
-		return "someone else changed it"
-	case gs.UserID != "" && gs.UserID == me:
-		return "you changed it on another device"
-	case gs.UserName == "" && office(gs.UserID):
-		return "someone changed it in the office"
-	case gs.UserName == "":
-		return "someone else changed it"
-	case office(gs.UserID):
-		return gs.UserName + " changed it in the office"
-	}
-	return gs.UserName + " changed it"
-}
-
-// needs agrees with its subject: "job status needs", "job changes need".
-func needs(subject string) string {
-	if strings.HasSuffix(subject, "s") && !strings.HasSuffix(subject, "ss") && !strings.HasSuffix(subject, "us") {
-		return "need"
-	}
-	return "needs"
-}
-
-// photoUploaded notes a photo whose content is now on the server.
-func (l *roundLog) photoUploaded() {
-	if !slices.Contains(l.synced, "photos") {
-		l.synced = append(l.synced, "photos")
 	}
 }
 
 // moved reports whether the round changed anything on the server.
-func (l *roundLog) moved() bool {
-	return len(l.synced)+len(l.held)+len(l.refused)+l.photos > 0
+func (r *Round) moved() bool {
+	return len(r.Synced)+len(r.Held)+len(r.Refused)+r.Photos > 0
 }
 
-// line is the summary, or "" when there is nothing to say.
-func (l *roundLog) line() string {
-	var parts []string
-	if len(l.synced) > 0 {
-		parts = append(parts, "Your "+andList(l.synced)+" synced.")
-	}
-	if l.unfinished > 0 {
-		retry := l.retry
-		if retry == "" {
-			retry = "retrying soon"
-		}
-		parts = append(parts, fmt.Sprintf("%s did not finish uploading; %s.", plural(l.unfinished, "photo"), retry))
-	}
-	parts = append(parts, l.held...)
-	parts = append(parts, l.refused...)
-	return strings.Join(parts, " ")
-}
-
-// opKind names what an operation changed, in the words of the summary.
-func opKind(op contract.Operation) string {
-	switch op.RecordType {
-	case "note":
-		return "notes"
-	case "photo":
-		return "photos"
-	case "part":
-		return "parts"
-	case contract.ReviewType:
-		return "review decisions"
-	}
-	switch op.Action {
-	case contract.ActionCreate:
-		return "new " + op.RecordType + "s"
-	case contract.ActionTransition:
-		return op.RecordType + " status"
-	case contract.ActionVoid:
-		return "voids"
-	case contract.ActionReassign:
-		return "assignments"
-	case contract.ActionReopen:
-		return "reopened " + op.RecordType + "s"
-	}
-	for g := range op.Bases {
-		return op.RecordType + " " + strings.ReplaceAll(g, "_", " ")
-	}
-	return op.RecordType + " changes"
-}
-
-// heldSubject names what was held: "your note" for an item, else its kind
-// ("job status", "invoice amounts").
-func heldSubject(op contract.Operation, kind string) string {
-	switch op.RecordType {
-	case "note", "photo", "part":
-		return "your " + strings.TrimSuffix(kind, "s")
-	}
-	return kind
-}
-
-func andList(words []string) string {
-	switch len(words) {
-	case 1:
-		return words[0]
-	case 2:
-		return words[0] + " and " + words[1]
-	}
-	return strings.Join(words[:len(words)-1], ", ") + ", and " + words[len(words)-1]
-}
-
-func capital(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
+// Empty reports whether there is nothing to say about the round: nothing
+// synced, held or refused, and no photo that failed to finish.
+func (r Round) Empty() bool {
+	return len(r.Synced)+len(r.Held)+len(r.Refused)+r.Unfinished == 0 && !r.PhotosUp
 }
