@@ -1,6 +1,3 @@
-// Package server is the FieldSync sync server: an http.Handler that applies
-// the sync rules to operations from devices, serves changes to pull, takes
-// photo uploads and keeps the review queue.
 package server
 
 import (

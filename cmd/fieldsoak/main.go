@@ -9,6 +9,9 @@
 // for the rule) or any request failed unexpectedly.
 //
 //	go run ./cmd/fieldsoak [--devices 50] [--duration 60s] [--think 100ms]
+//
+// It owns the flags and the exit code; the soak is internal/soak's, the
+// only package of the module it imports.
 package main
 
 import (

@@ -2,9 +2,13 @@
 // rules, users, push and pull (with the fast JSON of internal/wirejson),
 // reviews, history, duplicate matches and photo uploads in chunks.
 //
-// A failed request is an *Error that says whether trying again can help and
-// unwraps to the protocol's *contract.Error, so code that knows only the
-// contract reads the server's code and kind. It imports only the contract
-// packages and internal/wirejson; the sync queue and the app facade use it,
-// screens and bindings never do.
+// It owns the protocol's HTTP on the device's side: requests, the bearer
+// token, a simulated loss of signal, and the words of a failure. A failed
+// request is an *Error that says whether trying again can help and unwraps
+// to the protocol's *contract.Error, so code that knows only the contract
+// reads the server's code and kind.
+//
+// It imports only the standard library, contract, contract/rulebook and
+// internal/wirejson. The sync queue and the app facade use it; screens and
+// bindings never do. Its tests run it against a real server on loopback.
 package apiclient

@@ -4,9 +4,13 @@
 // replies after the server handled them, delays, answers 503, cuts request
 // bodies midway, or goes down altogether (every connection is turned away
 // at once, as by a closed port). It counts and logs what it did, and its
-// random choices come
-// from a seeded source, so a test that sends requests one at a time sees
-// the same faults on every run.
+// random choices come from a source of its own, seeded with 1 unless Seed
+// says otherwise, so a test that sends requests one at a time sees the
+// same faults on every run.
+//
+// It owns faults on the wire and knows nothing of FieldSync's protocol: it
+// imports only the standard library. Tests of the device and the
+// simulation put it between a device and a real server.
 //
 //	p := faultproxy.New(srv.URL)
 //	defer p.Close()

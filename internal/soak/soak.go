@@ -3,6 +3,11 @@
 // loopback HTTP against a temporary SQLite file. It measures throughput,
 // push latency and the server's memory, and reports one line.
 //
+// It owns the load and its measures; the devices are plain HTTP clients of
+// its own, so that the figure is the server's. It imports the standard
+// library, contract, server, server/sqlitestore and bcrypt; cmd/fieldsoak
+// and the server's soak test run it.
+//
 // Memory rule. The heap in use (runtime.MemStats.HeapInuse, after a full
 // GC) is measured once the devices have signed in and before the load, and
 // again after the load has stopped and its connections are closed. The

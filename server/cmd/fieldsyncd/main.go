@@ -5,6 +5,12 @@
 //	fieldsyncd user revoke NAME --db FILE
 //	fieldsyncd rules [--rules FILE]
 //	fieldsyncd demo [--addr 127.0.0.1:8080] [--dir DIR]
+//
+// It owns the command line and the process: flags, reading the rules file
+// and passwords, opening the SQLite store, TLS, signals and a graceful
+// shutdown. Everything the server does is package server's. It imports the
+// standard library, contract/rulebook, server and server/sqlitestore, and
+// nothing of the device.
 package main
 
 import (
