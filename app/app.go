@@ -38,6 +38,13 @@ type Config struct {
 	// PullEvery and ChunkSize tune the sync queue; zero means its defaults.
 	PullEvery time.Duration
 	ChunkSize int64
+	// NewID makes the ids of the operations and records this device
+	// creates, from the time they are made; nil means NewID. A simulation
+	// gives one that draws on a seeded source (NewIDFrom).
+	NewID func(now time.Time) string
+	// NewDeviceID makes this device's id, on first use and whenever the
+	// device changes hands; nil means localstore.NewDeviceID.
+	NewDeviceID func() string
 }
 
 // App is one device's FieldSync client.
@@ -79,7 +86,13 @@ func Open(dir string, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := localstore.Open(dir)
+	if cfg.NewID == nil {
+		cfg.NewID = NewID
+	}
+	if cfg.NewDeviceID == nil {
+		cfg.NewDeviceID = localstore.NewDeviceID
+	}
+	st, err := localstore.Open(dir, localstore.WithDeviceIDs(cfg.NewDeviceID))
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +262,7 @@ func (a *App) Login(ctx context.Context, serverURL, user, password string) (cont
 		} else if n+photos > 0 {
 			return contract.User{}, fmt.Errorf("%s has work on this device the server does not have yet (%d change(s), %d photo(s)): %s must sign in and sync first, or sign out with force", prev.User.Name, n, photos, prev.User.Name)
 		}
-		device = localstore.NewDeviceID()
+		device = a.cfg.NewDeviceID()
 	}
 	resp, err := a.client.Login(ctx, user, password, device)
 	if err != nil && apiclient.ErrorCode(err) == contract.CodeDeviceTaken {
@@ -257,7 +270,7 @@ func (a *App) Login(ctx context.Context, serverURL, user, password string) (cont
 		// copied from another device, say. With nothing here the server
 		// lacks, the device starts afresh under a new id.
 		if n, photos, uerr := a.unsynced(); uerr == nil && n+photos == 0 {
-			device = localstore.NewDeviceID()
+			device = a.cfg.NewDeviceID()
 			resp, err = a.client.Login(ctx, user, password, device)
 		}
 	}

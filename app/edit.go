@@ -17,8 +17,6 @@ import (
 	"fieldsync/contract/engine"
 	"fieldsync/contract/rulebook"
 	"fieldsync/localstore"
-
-	"github.com/google/uuid"
 )
 
 // views computes, for the store, what the user sees of a record: the
@@ -77,24 +75,6 @@ func (d localDirectory) Lookup(actor engine.Actor, typ, id string) (bool, bool) 
 	}
 	return true, true
 }
-
-// NewID makes an id for an operation or a record made at now: a UUIDv7,
-// whose leading bits are the time in milliseconds, so that the device's and
-// the server's indexes of ids take each new one near their end instead of
-// anywhere. It tells no more than the time the edit carries anyway. The
-// other bits are random, from the source github.com/google/uuid uses.
-func NewID(now time.Time) string {
-	id := uuid.New()
-	ms := uint64(now.UnixMilli())
-	for i := range 6 {
-		id[i] = byte(ms >> (40 - 8*i))
-	}
-	id[6] = id[6]&0x0f | 0x70 // version 7; the variant bits are uuid.New's
-	return id.String()
-}
-
-// newID makes an id by the app's clock.
-func (a *App) newID() string { return NewID(a.cfg.Now()) }
 
 // newOp makes an operation with a new id, from this device, now.
 func (a *App) newOp(typ, id string, action contract.Action, bases map[string]int64, values map[string]json.RawMessage) contract.Operation {

@@ -15,7 +15,6 @@ import (
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
-	"github.com/google/uuid"
 
 	fsapp "fieldsync/app"
 	"fieldsync/contract"
@@ -66,7 +65,7 @@ type jobView struct {
 }
 
 func newJobView(u *UI, id string) *jobView {
-	v := &jobView{u: u, id: id, noteID: uuid.NewString(), partID: uuid.NewString(), thumbs: newThumbnails(),
+	v := &jobView{u: u, id: id, noteID: u.core.FormID(), partID: u.core.FormID(), thumbs: newThumbnails(),
 		shown: map[*widget.Entry]string{}}
 	v.title = widget.NewLabel("")
 	v.title.TextStyle.Bold = true
@@ -466,7 +465,7 @@ func (v *jobView) onAddNote() {
 	_, err := v.u.core.AddNote(v.id, v.noteID, text)
 	if err == nil {
 		v.noteText.SetText("")
-		v.noteID = uuid.NewString()
+		v.noteID = v.u.core.FormID()
 	}
 	v.saved(err)
 }
@@ -486,7 +485,7 @@ func (v *jobView) onAddPart() {
 		v.partSKU.SetText("")
 		v.partQty.SetText("")
 		v.partDesc.SetText("")
-		v.partID = uuid.NewString()
+		v.partID = v.u.core.FormID()
 	}
 	v.saved(err)
 }

@@ -11,7 +11,6 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
-	"github.com/google/uuid"
 
 	fsapp "fieldsync/app"
 )
@@ -34,7 +33,7 @@ type newJobForm struct {
 }
 
 func showNewJob(u *UI, onDone func(id string)) {
-	f := &newJobForm{u: u, id: uuid.NewString(), onDone: onDone, custIDs: map[string]string{}}
+	f := &newJobForm{u: u, id: u.core.FormID(), onDone: onDone, custIDs: map[string]string{}}
 	f.dlg = dialog.NewCustomWithoutButtons("New job", f.build(), u.win)
 	f.dlg.Resize(fyne.NewSize(520, 520))
 	f.dlg.Show()

@@ -9,7 +9,6 @@ import (
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
-	"github.com/google/uuid"
 
 	fsapp "fieldsync/app"
 	"fieldsync/contract"
@@ -196,7 +195,7 @@ func (c *customersTab) build() fyne.CanvasObject {
 func (c *customersTab) open(r *contract.Record, isNew bool) {
 	c.isNew = isNew
 	if isNew {
-		c.id = uuid.NewString()
+		c.id = c.u.core.FormID()
 	} else {
 		c.id = r.ID
 	}

@@ -137,7 +137,20 @@ func (c *Client) JobJSON(ref string) (b []byte, err error) {
 	return json.Marshal(d)
 }
 
-// AddNote appends a note; noteID comes from the form so a double tap saves once.
+// FormID is a fresh id for a form the native screen opens (a note, a
+// part line, a photo): pass it when the form is saved, so that a double
+// tap saves once. The client makes every id of what the device creates.
+func (c *Client) FormID() (id string, err error) {
+	defer guard(&err)
+	core, err := c.app()
+	if err != nil {
+		return "", err
+	}
+	return core.FormID(), nil
+}
+
+// AddNote appends a note; noteID comes from FormID when the form opens,
+// so a double tap saves once.
 func (c *Client) AddNote(jobRef, noteID, text string) (err error) {
 	defer guard(&err)
 	core, err := c.app()

@@ -8,8 +8,6 @@ import (
 
 	"fieldsync/app"
 	"fieldsync/contract"
-
-	"github.com/google/uuid"
 )
 
 // work runs the operations: between each, the clock moves on (running the
@@ -268,7 +266,7 @@ func (s *sim) techChoices(d *device) ([]choice, error) {
 		}})
 	}
 	cs = append(cs, choice{20, "note on " + j.Label(), func() error {
-		id, text := uuid.NewString(), s.text("note")
+		id, text := d.app.FormID(), s.text("note")
 		return s.save(d, "note", true, func() error { _, err := d.app.AddNote(j.ID, id, text); return err })
 	}})
 	labor := 10
@@ -284,12 +282,12 @@ func (s *sim) techChoices(d *device) ([]choice, error) {
 	}})
 	if !locked {
 		cs = append(cs, choice{12, "part on " + j.Label(), func() error {
-			id, sku := uuid.NewString(), s.text("SKU")
+			id, sku := d.app.FormID(), s.text("SKU")
 			qty := int64(1 + s.rng.IntN(5))
 			return s.save(d, "part", true, func() error { _, err := d.app.AddPart(j.ID, id, sku, "part line", qty); return err })
 		}})
 		cs = append(cs, choice{8, "photo on " + j.Label(), func() error {
-			id, name, content := uuid.NewString(), s.text("photo")+".jpg", s.photoContent(48000)
+			id, name, content := d.app.FormID(), s.text("photo")+".jpg", s.photoContent(48000)
 			return s.save(d, "photo", true, func() error {
 				_, err := d.app.AddPhoto(j.ID, id, name, "image/jpeg", bytes.NewReader(content))
 				return err
@@ -325,7 +323,7 @@ func (s *sim) techChoices(d *device) ([]choice, error) {
 		}})
 	}
 	cs = append(cs, choice{3, "follow-up job", func() error {
-		f := app.JobForm{ID: uuid.NewString(), CustomerID: j.Record.Text("customer_id"), Title: s.text("Follow-up job"),
+		f := app.JobForm{ID: d.app.FormID(), CustomerID: j.Record.Text("customer_id"), Title: s.text("Follow-up job"),
 			Site: j.Site, Start: s.clock.Now(), FollowsJob: j.ID}
 		return s.newJob(d, f)
 	}})
@@ -405,7 +403,7 @@ func (s *sim) newJobFor(d *device, tech contract.User, force bool) error {
 	}
 	now := s.clock.Now()
 	day := time.Date(now.Year(), now.Month(), now.Day(), 9, 0, 0, 0, time.UTC).AddDate(0, 0, s.rng.IntN(2))
-	f := app.JobForm{ID: uuid.NewString(), CustomerID: c.ID, Title: s.text("Job"), Site: site,
+	f := app.JobForm{ID: d.app.FormID(), CustomerID: c.ID, Title: s.text("Job"), Site: site,
 		Start: day.Add(time.Duration(s.rng.IntN(8)) * time.Hour), Assignee: tech.ID}
 	if force {
 		_, err := s.do(d, "new job", func() error { _, err := d.app.NewJob(s.ctx, f, true); return err })
@@ -491,7 +489,7 @@ func (s *sim) officeChoices(d *device) ([]choice, error) {
 		}})
 	}
 	cs = append(cs, choice{4, "note on " + j.Label(), func() error {
-		id, text := uuid.NewString(), s.text("office note")
+		id, text := d.app.FormID(), s.text("office note")
 		return s.save(d, "office note", true, func() error { _, err := d.app.AddNote(j.ID, id, text); return err })
 	}})
 	if !dispatcher || locked {

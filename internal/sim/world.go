@@ -62,7 +62,8 @@ func (c *clock) set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// lockedReader makes a seeded source safe to share, for uuid.SetRand.
+// lockedReader makes a seeded source safe to share, for uuid.SetRand and
+// the devices' id makers.
 type lockedReader struct {
 	mu sync.Mutex
 	r  *rand.ChaCha8
@@ -94,6 +95,7 @@ type sim struct {
 	ctx   context.Context
 	cfg   Config
 	rng   *rand.Rand
+	ids   *lockedReader // the devices' ids
 	clock *clock
 	dir   string
 	temp  bool
@@ -142,7 +144,12 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 			key[i*8+j] = byte(v >> (8 * j))
 		}
 	}
+	// The devices' ids come from a source of their own, given to each app
+	// (app.Config.NewID and NewDeviceID); the server's, which the server
+	// draws from github.com/google/uuid's source, from that source seeded.
 	uuid.SetRand(&lockedReader{r: rand.NewChaCha8(key)})
+	key[0]++
+	s.ids = &lockedReader{r: rand.NewChaCha8(key)}
 	// The backoff library draws its jitter from math/rand's global source.
 	jitter := int64(s.rng.Uint64())
 	mrand.Seed(jitter) //nolint:staticcheck // deprecated, and the only way to seed that source
@@ -251,6 +258,7 @@ func (s *sim) setup() error {
 		d.proxy = faultproxy.New(s.ts.URL)
 		d.proxy.Seed(s.rng.Uint64())
 		d.cfg = app.Config{ServerURL: d.proxy.URL(), Now: s.clock.Now, ChunkSize: chunkSize,
+			NewID: app.NewIDFrom(s.ids), NewDeviceID: s.newDeviceID,
 			// A new connection for every request: Go's transport then never
 			// retries a request on its own, and a seed gives the same faults.
 			HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
@@ -287,6 +295,15 @@ func (s *sim) setup() error {
 	}
 	s.logf("setup: %d devices, %d users, %d operations saved", len(s.devices), len(s.users), len(s.ledger))
 	return nil
+}
+
+// newDeviceID makes a device id from the devices' seeded source.
+func (s *sim) newDeviceID() string {
+	id, err := uuid.NewRandomFromReader(s.ids)
+	if err != nil {
+		panic("sim: id source: " + err.Error())
+	}
+	return "device-" + id.String()
 }
 
 // faults puts a device's link faults in place: the first rule that
