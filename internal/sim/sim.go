@@ -19,14 +19,16 @@
 // simulation; rounds are driven by hand, one request at a time, each
 // device's HTTP client opens a new connection per request (so Go's
 // transport never retries on its own), and the proxies' random sources are
-// seeded from the same seed. UUIDs (operation, record, device and review
-// ids) come from a source seeded from the seed too, and so does the
-// jitter of the sync queue's backoff (github.com/cenkalti/backoff draws it
-// from math/rand's global source, which Run seeds; this needs the GODEBUG
-// setting randseednop=0, which the fieldsim command and this package's test
-// set with a //go:debug line). A given seed therefore gives the same run
-// and the same line. Run changes those process-wide sources while it runs,
-// so two runs must not overlap in one process.
+// seeded from the same seed. Ids (operation, record, device, user and
+// review ids) come from id makers over sources seeded from the seed, given
+// to the server and to each app through their options. So does the jitter
+// of the sync queue's backoff, but through a process-wide source:
+// github.com/cenkalti/backoff draws it from math/rand's global source,
+// which Run seeds; this needs the GODEBUG setting randseednop=0, which the
+// fieldsim command and this package's test set with a //go:debug line. A
+// given seed therefore gives the same run and the same line. Run seeds that
+// process-wide source while it runs, so two runs must not overlap in one
+// process.
 package sim
 
 import (

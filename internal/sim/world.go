@@ -62,8 +62,7 @@ func (c *clock) set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// lockedReader makes a seeded source safe to share, for uuid.SetRand and
-// the devices' id makers.
+// lockedReader makes a seeded source safe to share, for the id makers.
 type lockedReader struct {
 	mu sync.Mutex
 	r  *rand.ChaCha8
@@ -136,7 +135,7 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 		s.log = io.Discard
 	}
 	s.rep.Seed, s.rep.Devices = cfg.Seed, cfg.Devices
-	// Every UUID and the backoff's jitter follow from the seed.
+	// Every id and the backoff's jitter follow from the seed.
 	var key [32]byte
 	for i := range 4 {
 		v := s.rng.Uint64()
@@ -144,10 +143,10 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 			key[i*8+j] = byte(v >> (8 * j))
 		}
 	}
-	// The devices' ids come from a source of their own, given to each app
-	// (app.Config.NewID and NewDeviceID); the server's, which the server
-	// draws from github.com/google/uuid's source, from that source seeded.
-	uuid.SetRand(&lockedReader{r: rand.NewChaCha8(key)})
+	// The server's ids and the devices' come from sources of their own,
+	// given to the server (server.Options.NewID) and to each app
+	// (app.Config.NewID and NewDeviceID).
+	serverIDs := app.NewIDFrom(&lockedReader{r: rand.NewChaCha8(key)})
 	key[0]++
 	s.ids = &lockedReader{r: rand.NewChaCha8(key)}
 	// The backoff library draws its jitter from math/rand's global source.
@@ -171,7 +170,8 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 		return nil, err
 	}
 	s.store = st
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(s.dir, "blobs"), Now: s.clock.Now, TokenTTL: 10 * 365 * 24 * time.Hour})
+	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(s.dir, "blobs"), Now: s.clock.Now,
+		NewID: func() string { return serverIDs(s.clock.Now()) }, TokenTTL: 10 * 365 * 24 * time.Hour})
 	if err != nil {
 		s.close()
 		return nil, err
@@ -198,7 +198,6 @@ func (s *sim) close() {
 	if s.store != nil {
 		s.store.Close()
 	}
-	uuid.SetRand(nil)
 	if s.temp {
 		os.RemoveAll(s.dir)
 	}
