@@ -693,6 +693,7 @@ func (s *sim) checkConverged(srv *serverState, devs map[*device]*deviceState) er
 		for i := range recs {
 			want[recs[i].ID] = &recs[i]
 		}
+		hideUnseenMatches(want, recs, rvs)
 		have := map[string]bool{}
 		for _, typ := range s.rules.RecordTypes() {
 			entries, err := d.app.Store().Records(typ)
@@ -747,6 +748,26 @@ func (s *sim) checkConverged(srv *serverState, devs map[*device]*deviceState) er
 		}
 	}
 	return nil
+}
+
+// unseenReason is what the server says of a suspected duplicate to a
+// reader who cannot see the job it repeats (server/matches.go).
+const unseenReason = "Same customer and site on the same day as an open job made on another device."
+
+// hideUnseenMatches makes the server's records and reviews what it sends
+// their reader: a job they may repeat that the reader cannot see (one not
+// among the records they see) is said to exist, nothing more.
+func hideUnseenMatches(sees map[string]*contract.Record, recs []contract.Record, rvs []contract.Review) {
+	for i := range recs {
+		if id := recs[i].DuplicateOf; id != "" && id != contract.MatchUnseen && sees[id] == nil {
+			recs[i].DuplicateOf = contract.MatchUnseen
+		}
+	}
+	for i := range rvs {
+		if id := rvs[i].MatchID; id != "" && sees[id] == nil {
+			rvs[i].MatchID, rvs[i].Reason = "", unseenReason
+		}
+	}
 }
 
 // jsonDiff returns "" when a and b encode to the same JSON.
