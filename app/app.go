@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fieldsync/contract"
@@ -63,6 +64,8 @@ type App struct {
 	// users mirrors the store's people: the rebaser runs inside the
 	// store's transaction and must not read the store again.
 	users map[string]contract.User
+
+	subscribers atomic.Int32 // screens following the sync state
 }
 
 // Errors the app returns for the user to act on.
@@ -430,9 +433,33 @@ func (a *App) SetOffline(off bool) error {
 func (a *App) Offline() bool { return a.client.Offline() }
 
 // Subscribe calls fn with the sync state now and at every change, from
-// the sync queue's goroutines: fn must not block.
+// the sync queue's goroutines: fn must not block. A change the app makes
+// (an edit saved, a decision taken) reaches fn before the call that made
+// it returns.
 func (a *App) Subscribe(fn func(SyncState)) (cancel func()) {
-	return a.queue.Subscribe(func(st syncqueue.State) { fn(a.syncState(st)) })
+	a.subscribers.Add(1)
+	stop := a.queue.Subscribe(func(st syncqueue.State) { fn(a.syncState(st)) })
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stop()
+			a.subscribers.Add(-1)
+		})
+	}
+}
+
+// Refresh works the sync state out again from the store and tells the
+// subscribers, as every round of the sync loops does.
+func (a *App) Refresh() { a.queue.Refresh() }
+
+// changed tells the queue there is new work. Screens that follow the state
+// hear of it at once; with none, the state is worked out when next asked
+// for, so that saving stays quick however long the queue.
+func (a *App) changed() {
+	a.queue.Kick()
+	if a.subscribers.Load() > 0 {
+		a.queue.Refresh()
+	}
 }
 
 // State is the sync state now.

@@ -126,7 +126,7 @@ func (a *App) submit(op contract.Operation, photo *localstore.Photo) (*contract.
 	if _, err := a.store.Save(op, photo); err != nil {
 		return nil, err
 	}
-	a.queue.Kick()
+	a.changed()
 	after, err := a.store.Record(op.RecordID)
 	if err != nil || after == nil {
 		return nil, err
@@ -544,7 +544,8 @@ func (a *App) Reopen(ref string) (*contract.Record, error) {
 // Resolve settles a review item: keep the server's version ("server"),
 // take a device's ("device", entry naming which; the latest when empty),
 // type a value ("value", with values), or for suspected duplicates
-// "keep_both" or "merge". It goes through the queue like any edit.
+// "keep_both" or "merge". It goes through the queue like any edit, and
+// at once: the sync loops, when they run, try now.
 func (a *App) Resolve(reviewID, choice, entry string, values map[string]any) error {
 	me, err := a.actor()
 	if err != nil {
@@ -602,7 +603,8 @@ func (a *App) Resolve(reviewID, choice, entry string, values map[string]any) err
 	if _, err := a.store.Save(op, nil); err != nil {
 		return err
 	}
-	a.queue.Kick()
+	a.changed()
+	a.queue.SyncNow() // a decision goes at once, even while the lanes back off
 	return nil
 }
 

@@ -26,10 +26,16 @@ type Job struct {
 	OwnerName string
 	Mine      bool // owned by the signed-in user
 	Voided    bool
-	Duplicate bool   // suspected duplicate of another job
-	Sync      string // plain words: "Saved on this device", "Synced", …
-	SyncState SyncStatus
-	Record    *contract.Record
+	Duplicate bool // suspected duplicate of another job
+	// Open: still to be worked on, neither voided nor in a state the
+	// rules lock (signed off, closed).
+	Open bool
+	// NeedsAttention: held for review, not sent, failing to sync, or a
+	// suspected duplicate.
+	NeedsAttention bool
+	Sync           string // plain words: "Saved on this device", "Synced", …
+	SyncState      SyncStatus
+	Record         *contract.Record
 }
 
 // Label is how a job is named on screen: its number, or "New job" until
@@ -80,10 +86,14 @@ func (a *App) job(v *contract.Record, customers map[string]string, me contract.U
 	if name == "" {
 		name = a.userName(owner)
 	}
+	sync := st.Record(v.ID).Status
+	dup := v.DuplicateOf != ""
 	return Job{ID: v.ID, Number: v.Number, Title: v.Text("title"), Status: v.Text("status"),
 		Customer: customers[v.Text("customer_id")], Site: v.Text("site_address"), Start: start,
-		OwnerID: owner, OwnerName: name, Mine: owner == me.ID, Voided: v.Bool("voided"), Duplicate: v.DuplicateOf != "",
-		Sync: st.Words(v.ID, now), SyncState: st.Record(v.ID).Status, Record: v}
+		OwnerID: owner, OwnerName: name, Mine: owner == me.ID, Voided: v.Bool("voided"), Duplicate: dup,
+		Open:           open(a.currentRules().Record(v.Type), v),
+		NeedsAttention: sync == NeedsReview || sync == NotSent || sync == Failed || dup,
+		Sync:           st.Words(v.ID, now), SyncState: sync, Record: v}
 }
 
 // names maps the ids of a record type to one of their fields.
@@ -127,6 +137,14 @@ type JobDetail struct {
 	OwnerLine   string // "Owned by Alex (you)" or "Owned by Sam: read only"
 	Description string
 	Moves       []string // the states the user may move it to now
+	// Needs says, for a move in Moves that needs a group filled in first
+	// and the job does not have it yet, what it needs.
+	Needs map[string]MoveNeed
+	// StatusGroup is the group of the job's status: its rule, and why the
+	// user may not move it when they may not.
+	StatusGroup Group
+	CanVoid     bool // the user may void the job now
+	CanReopen   bool // the user may reopen the job now
 	Groups      []Group
 	Notes       []Item // by device time
 	Photos      []Item
@@ -134,6 +152,8 @@ type JobDetail struct {
 	Reviews     []contract.Review // open ones, on the job or its items
 	Drafts      []Draft           // edits not sent, with the user's text
 	CustomerRec *contract.Record
+
+	itemIn map[string]string // item type → the group items of it are added to
 }
 
 // Job returns one job by number or id.
@@ -187,6 +207,20 @@ func (a *App) Job(ref string) (*JobDetail, error) {
 			grp.Policy += "; locked after sign-off"
 		}
 		d.Groups = append(d.Groups, grp)
+	}
+	if sg := rr.StatusGroup(); sg != nil {
+		d.StatusGroup = d.group(sg.Name)
+	}
+	d.Needs = needsOf(rr, v, d.Moves)
+	if lg := rr.Lifecycle(); lg != nil {
+		d.CanVoid = d.group(lg.Name).Editable && !d.Voided
+	}
+	d.CanReopen = a.mayReopen(actor, v)
+	d.itemIn = map[string]string{}
+	for _, ir := range a.currentRules().Records {
+		if ir.Parent == v.Type {
+			d.itemIn[ir.Type] = ir.In
+		}
 	}
 	items, err := a.store.Items(v.ID)
 	if err != nil {
@@ -258,15 +292,34 @@ func (a *App) Customers() ([]*contract.Record, error) {
 	return out, nil
 }
 
+// Invoice is an invoice as a list shows it.
+type Invoice struct {
+	Record   *contract.Record
+	Customer string // the customer's name; "" when the device does not know it
+	Status   string // its state, as the rules name it
+}
+
 // Invoices returns every invoice on the device (finance and the office).
-func (a *App) Invoices() ([]*contract.Record, error) {
+func (a *App) Invoices() ([]Invoice, error) {
 	all, err := a.store.Records("invoice")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*contract.Record, 0, len(all))
+	customers, err := a.names("customer", "name")
+	if err != nil {
+		return nil, err
+	}
+	var field string
+	if rr := a.currentRules().Record("invoice"); rr != nil && rr.Machine != nil {
+		field = rr.Machine.Field
+	}
+	out := make([]Invoice, 0, len(all))
 	for _, e := range all {
-		out = append(out, e.View)
+		inv := Invoice{Record: e.View, Customer: customers[e.View.Text("customer_id")]}
+		if field != "" {
+			inv.Status = e.View.Text(field)
+		}
+		out = append(out, inv)
 	}
 	return out, nil
 }
@@ -373,8 +426,8 @@ func (a *App) NewJob(ctx context.Context, f JobForm, force bool) (*contract.Reco
 			return nil, err
 		}
 		fields["assignee"] = u.ID
-	} else if !a.currentRules().RoleIn(me.Role, []string{"dispatcher"}) {
-		fields["assignee"] = me.UserID
+	} else if !a.Powers().AssignJobs {
+		fields["assignee"] = me.UserID // a job they start is theirs
 	}
 	if f.FollowsJob != "" {
 		prev, err := a.record(f.FollowsJob)
@@ -404,7 +457,7 @@ func (a *App) Suspects(ctx context.Context, f JobForm) ([]Suspect, error) {
 	var out []Suspect
 	seen := map[string]bool{}
 	for _, j := range jobs {
-		if j.Voided || j.Status == "closed" || j.Status == "signed_off" || j.ID == f.ID {
+		if !j.Open || j.ID == f.ID {
 			continue
 		}
 		jday := j.Start

@@ -17,7 +17,6 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	fsapp "fieldsync/app"
-	"fieldsync/contract"
 )
 
 // jobView is one job: who owns it, its status and the moves allowed, its
@@ -142,7 +141,7 @@ func (v *jobView) refresh() {
 	if d.Voided {
 		status = "Voided"
 	}
-	v.status.SetText(fmt.Sprintf("%s. %s", capital(status), v.policy("status")))
+	v.status.SetText(fmt.Sprintf("%s. %s.", capital(status), d.StatusGroup.Policy))
 	v.move.Options = wordsList(d.Moves)
 	if !slices.Contains(v.move.Options, v.move.Selected) {
 		v.move.ClearSelected() // the choice is no longer a move from here
@@ -150,7 +149,10 @@ func (v *jobView) refresh() {
 	if len(d.Moves) == 0 {
 		v.move.Disable()
 		v.moveBtn.Disable()
-		v.move.PlaceHolder = v.why("status", "No moves from here")
+		v.move.PlaceHolder = "No moves from here"
+		if why := d.StatusGroup.Why; why != "" {
+			v.move.PlaceHolder = why
+		}
 	} else {
 		v.move.Enable()
 		v.moveBtn.Enable()
@@ -164,25 +166,6 @@ func (v *jobView) refresh() {
 	v.refreshItems()
 	v.refreshSignature()
 	v.refreshOffice()
-}
-
-func (v *jobView) group(name string) fsapp.Group {
-	for _, g := range v.d.Groups {
-		if g.Name == name {
-			return g
-		}
-	}
-	return fsapp.Group{}
-}
-
-// policy is a group's rule in a few words.
-func (v *jobView) policy(name string) string { return v.group(name).Policy + "." }
-
-func (v *jobView) why(name, fallback string) string {
-	if g := v.group(name); g.Why != "" {
-		return g.Why
-	}
-	return fallback
 }
 
 func (v *jobView) refreshDrafts() {
@@ -213,10 +196,11 @@ func (v *jobView) refreshReviews() {
 	v.reviewsBox.Add(container.NewBorder(nil, nil, nil, widget.NewButtonWithIcon("Review", theme.QuestionIcon(), func() { showReviews(v.u) }), msg))
 }
 
-// refreshSummary shows the office's groups: summary, scheduling, assignment.
+// refreshSummary shows the groups of the job's title and of its site and
+// time, editable or read only.
 func (v *jobView) refreshSummary() {
 	v.summaryBox.RemoveAll()
-	sum, sched := v.group("summary"), v.group("scheduling")
+	sum, sched := v.d.GroupOf("title"), v.d.GroupOf("site_address")
 	if sum.Editable {
 		v.follow(v.titleEntry, v.d.Title)
 		v.follow(v.descEntry, v.d.Description)
@@ -257,10 +241,10 @@ func (v *jobView) refreshSummary() {
 	}
 }
 
-// refreshGroups shows the owner's work group.
+// refreshGroups shows the group of the labour minutes, the owner's work.
 func (v *jobView) refreshGroups() {
 	v.groupsBox.RemoveAll()
-	work := v.group("work")
+	work := v.d.GroupOf("labor_minutes")
 	minutes := fsapp.FieldText(v.d.Record, "labor_minutes")
 	if work.Editable {
 		v.follow(v.labor, minutes)
@@ -302,7 +286,7 @@ func (v *jobView) refreshItems() {
 		}
 		v.partsBox.Add(widget.NewLabel(line))
 	}
-	g := v.group("parts")
+	g := v.d.ItemGroup("part")
 	v.partsNote.SetText("New lines are both kept; a changed quantity needs review.")
 	for _, w := range []fyne.Disableable{v.partSKU, v.partQty, v.partDesc, v.partBtn} {
 		if g.Editable {
@@ -326,7 +310,7 @@ func (v *jobView) refreshItems() {
 
 func (v *jobView) refreshSignature() {
 	v.signatureBox.RemoveAll()
-	g := v.group("signature")
+	g := v.d.GroupOf("signer_name")
 	if name := v.d.Record.Text("signer_name"); name != "" {
 		at := v.d.Record.Text("signed_at")
 		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
@@ -345,16 +329,15 @@ func (v *jobView) refreshSignature() {
 		container.NewVBox(v.signer, v.pad, container.NewHBox(clear, sign))))
 }
 
-// refreshOffice shows the office's actions: reassign, void, reopen.
+// refreshOffice shows the office's actions: reassign, void, reopen, each
+// when the user may take it.
 func (v *jobView) refreshOffice() {
 	v.officeBox.RemoveAll()
 	var rows []fyne.CanvasObject
-	if g := v.group("assignment"); g.Editable {
+	if g := v.d.GroupOf("assignee"); g.Editable {
 		var names []string
-		for _, u := range v.u.core.Users() {
-			if u.Role == "technician" {
-				names = append(names, u.Name)
-			}
+		for _, u := range v.u.core.Assignees() {
+			names = append(names, u.Name)
 		}
 		v.assignee.Options = names
 		v.assignee.PlaceHolder = "Assign to…"
@@ -362,12 +345,10 @@ func (v *jobView) refreshOffice() {
 		rows = append(rows, note(g.Policy+"."), container.NewBorder(nil, nil, nil,
 			widget.NewButton("Reassign", v.onReassign), v.assignee))
 	}
-	me, _ := v.u.core.Me()
-	rules := v.u.core.Rules()
-	if lg := v.group("lifecycle"); lg.Editable && !v.d.Voided {
+	if v.d.CanVoid {
 		rows = append(rows, widget.NewButtonWithIcon("Void job", theme.DeleteIcon(), v.onVoid))
 	}
-	if (v.d.Status == "signed_off" || v.d.Status == "closed") && rules.RoleIn(me.Role, []string{"supervisor", "dispatcher"}) {
+	if v.d.CanReopen {
 		rows = append(rows, widget.NewButtonWithIcon("Reopen job", theme.MediaReplayIcon(), v.onReopen))
 	}
 	if len(rows) > 0 {
@@ -434,23 +415,28 @@ func wordsList(states []string) []string {
 
 // --- handlers: each saves on the device at once and says so ---
 
-// saved redraws after an edit, or shows why the rules refused it.
+// saved redraws after an edit, or shows why the rules refused it. The
+// app has brought the sync state up to date already.
 func (v *jobView) saved(err error) {
 	if err != nil {
 		v.u.showError(err)
 		return
 	}
-	v.u.core.Queue().Refresh()
 	v.refresh()
 }
 
 func (v *jobView) onMove() {
-	if v.move.Selected == "" {
+	i := slices.Index(wordsList(v.d.Moves), v.move.Selected)
+	if i < 0 {
 		return
 	}
-	state := strings.ReplaceAll(v.move.Selected, " ", "_")
-	if state == "signed_off" && v.d.Record.Text("signer_name") == "" {
-		dialog.ShowInformation("Signature needed", "Signing off needs the customer's signature first: use the pad below.", v.u.win)
+	state := v.d.Moves[i]
+	if need, ok := v.d.Needs[state]; ok {
+		msg := need.Message
+		if need.Group == v.d.GroupOf("signer_name").Name {
+			msg = strings.TrimSuffix(msg, ".") + ": ask the customer to sign on the pad below."
+		}
+		dialog.ShowInformation(capital(words(need.Group))+" needed", msg, v.u.win)
 		return
 	}
 	_, err := v.u.core.Move(v.id, state)
@@ -565,7 +551,7 @@ func (v *jobView) onHistory() {
 }
 
 // showHistory lists a record's change log in plain words.
-func showHistory(u *UI, label string, changes []contract.Change, stale bool, err error) {
+func showHistory(u *UI, label string, changes []fsapp.Change, stale bool, err error) {
 	if err != nil {
 		u.showError(err)
 		return
@@ -577,7 +563,7 @@ func showHistory(u *UI, label string, changes []contract.Change, stale bool, err
 	for _, c := range changes {
 		what := c.Note
 		if c.Field != "" {
-			what = fmt.Sprintf("%s: %s → %s", capital(words(c.Field)), u.valueWords(c.RecordType, c.Field, c.Old), u.valueWords(c.RecordType, c.Field, c.New))
+			what = fmt.Sprintf("%s: %s → %s", capital(words(c.Field)), u.core.ValueWords(c.RecordType, c.Field, c.Old), u.core.ValueWords(c.RecordType, c.Field, c.New))
 		}
 		who := orDash(c.UserName)
 		l := widget.NewLabel(fmt.Sprintf("%s · %s\n%s", c.DeviceTime.Local().Format("2 Jan 15:04"), who, what))
@@ -590,17 +576,6 @@ func showHistory(u *UI, label string, changes []contract.Change, stale bool, err
 	scroll := container.NewVScroll(box)
 	scroll.SetMinSize(u.dialogSize(480, 400))
 	dialog.ShowCustom("History of "+label, "Close", scroll, u.win)
-}
-
-func shortJSON(b []byte) string {
-	s := strings.Trim(string(b), `"`)
-	if s == "null" || s == "" {
-		return "—"
-	}
-	if len(s) > 60 {
-		s = s[:60] + "…"
-	}
-	return s
 }
 
 // onAddPhoto picks a photo from the files or the gallery. On a phone the

@@ -143,9 +143,7 @@ func (l *jobList) deselect() {
 
 // techFilter keeps the jobs a filter asks for.
 func techFilter(name string, now time.Time) func(fsapp.Job) bool {
-	open := func(j fsapp.Job) bool {
-		return !j.Voided && j.Status != "closed" && j.Status != "signed_off"
-	}
+	open := func(j fsapp.Job) bool { return j.Open }
 	switch name {
 	case filterToday:
 		y, m, d := now.Local().Date()
@@ -156,9 +154,7 @@ func techFilter(name string, now time.Time) func(fsapp.Job) bool {
 	case filterOpen:
 		return open
 	case filterAttention:
-		return func(j fsapp.Job) bool {
-			return j.SyncState == fsapp.NeedsReview || j.SyncState == fsapp.NotSent || j.SyncState == fsapp.Failed || j.Duplicate
-		}
+		return func(j fsapp.Job) bool { return j.NeedsAttention }
 	}
 	return func(fsapp.Job) bool { return true }
 }

@@ -60,13 +60,10 @@ func (f *newJobForm) build() fyne.CanvasObject {
 		widget.NewFormItem("Start", f.start),
 		widget.NewFormItem("Description", f.desc),
 	}
-	me, _ := f.u.core.Me()
-	if f.u.core.Rules().RoleIn(me.Role, []string{"dispatcher"}) {
+	if f.u.core.Powers().AssignJobs {
 		var techs []string
-		for _, u := range f.u.core.Users() {
-			if u.Role == "technician" {
-				techs = append(techs, u.Name)
-			}
+		for _, u := range f.u.core.Assignees() {
+			techs = append(techs, u.Name)
 		}
 		f.assignee = widget.NewSelect(techs, nil)
 		items = append(items, widget.NewFormItem("Technician", f.assignee))
@@ -116,7 +113,6 @@ func (f *newJobForm) onCreate(force bool) {
 			f.u.showError(err)
 		default:
 			f.dlg.Hide()
-			f.u.core.Queue().Refresh()
 			if f.onDone != nil {
 				f.onDone(f.id)
 			}

@@ -11,7 +11,6 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	fsapp "fieldsync/app"
-	"fieldsync/contract"
 )
 
 const anyChoice = "Any"
@@ -27,16 +26,22 @@ type officeScreen struct {
 	custs   *customersTab
 	tabs    *container.AppTabs
 	invs    *widget.List
-	invData []*contract.Record
+	invData []fsapp.Invoice
+	// states are the job states the State filter offers, by their words.
+	states map[string]string
 }
 
 func newOfficeScreen(u *UI) *officeScreen { return &officeScreen{jobPane: jobPane{u: u}} }
 
 func (s *officeScreen) build() fyne.CanvasObject {
-	me, _ := s.u.core.Me()
-	rules := s.u.core.Rules()
+	powers := s.u.core.Powers()
 	s.jobs = newJobList(s.u, func(j fsapp.Job) { s.onOpen(j.ID) })
-	states := append([]string{anyChoice}, wordsList(rules.Record("job").Machine.States)...)
+	states := []string{anyChoice}
+	s.states = map[string]string{}
+	for _, st := range s.u.core.JobStates() {
+		states = append(states, words(st))
+		s.states[words(st)] = st
+	}
 	s.state = widget.NewSelect(states, nil)
 	s.state.SetSelected(anyChoice)
 	s.state.OnChanged = func(string) { s.refresh() }
@@ -46,7 +51,7 @@ func (s *officeScreen) build() fyne.CanvasObject {
 	s.attn = widget.NewCheck("Needs attention", func(bool) { s.refresh() })
 	filters := container.NewHBox(widget.NewLabel("State"), s.state, widget.NewLabel("Technician"), s.tech, s.attn)
 	var tools []fyne.CanvasObject
-	if rules.RoleIn(me.Role, rules.Record("job").Create) {
+	if powers.CreateJobs {
 		tools = append(tools, widget.NewButtonWithIcon("New job", theme.ContentAddIcon(), func() { showNewJob(s.u, s.onOpen) }))
 	}
 	head := container.NewVBox(container.NewBorder(nil, nil, widget.NewLabelWithStyle("Jobs board", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), container.NewHBox(tools...)),
@@ -60,7 +65,7 @@ func (s *officeScreen) build() fyne.CanvasObject {
 		container.NewTabItemWithIcon("Reviews", theme.QuestionIcon(), s.reviews.build()),
 		container.NewTabItemWithIcon("Customers", theme.AccountIcon(), s.custs.build()),
 	)
-	if rules.RoleIn(me.Role, []string{"finance"}) {
+	if powers.Invoices {
 		s.tabs.Append(container.NewTabItemWithIcon("Invoices", theme.DocumentIcon(), s.buildInvoices()))
 	}
 	s.tabs.Append(container.NewTabItemWithIcon("Settings", theme.SettingsIcon(), newSettings(s.u).build()))
@@ -90,16 +95,16 @@ func (s *officeScreen) refresh() {
 		s.tech.Options = techs
 		s.tech.Refresh()
 	}
-	state := strings.ReplaceAll(s.state.Selected, " ", "_")
+	state, picked := s.states[s.state.Selected] // Any picks none
 	tech := s.tech.Selected
 	attn := s.attn.Checked
 	s.jobs.keep = func(j fsapp.Job) bool {
 		switch {
-		case state != anyChoice && state != "" && j.Status != state:
+		case picked && j.Status != state:
 			return false
 		case tech != anyChoice && tech != "" && j.OwnerName != tech:
 			return false
-		case attn && j.SyncState != fsapp.NeedsReview && j.SyncState != fsapp.NotSent && j.SyncState != fsapp.Failed && !j.Duplicate:
+		case attn && !j.NeedsAttention:
 			return false
 		}
 		return true
@@ -119,9 +124,9 @@ func (s *officeScreen) buildInvoices() fyne.CanvasObject {
 			if id >= len(s.invData) {
 				return
 			}
-			r := s.invData[id]
-			o.(*widget.Label).SetText(strings.Join([]string{s.customerName(r.Text("customer_id")),
-				"total " + fsapp.FieldText(r, "total"), words(r.Text("status")), s.u.state.Words(r.ID, s.u.now())}, " · "))
+			inv := s.invData[id]
+			o.(*widget.Label).SetText(strings.Join([]string{orDash(inv.Customer),
+				"total " + fsapp.FieldText(inv.Record, "total"), words(inv.Status), s.u.state.Words(inv.Record.ID, s.u.now())}, " · "))
 		})
 	return s.invs
 }
@@ -134,21 +139,11 @@ func (s *officeScreen) refreshInvoices() {
 	}
 }
 
-func (s *officeScreen) customerName(id string) string {
-	cs, _ := s.u.core.Customers()
-	for _, c := range cs {
-		if c.ID == id {
-			return c.Text("name")
-		}
-	}
-	return "—"
-}
-
 // customersTab lists customers and edits one (the office).
 type customersTab struct {
 	u      *UI
 	list   *widget.List
-	data   []*contract.Record
+	data   []*fsapp.Record
 	id     string // the customer open; a new one has a fresh id
 	isNew  bool
 	fields map[string]*widget.Entry
@@ -192,7 +187,7 @@ func (c *customersTab) build() fyne.CanvasObject {
 	return container.NewHSplit(container.NewBorder(add, nil, nil, nil, c.list), right)
 }
 
-func (c *customersTab) open(r *contract.Record, isNew bool) {
+func (c *customersTab) open(r *fsapp.Record, isNew bool) {
 	c.isNew = isNew
 	if isNew {
 		c.id = c.u.core.FormID()
@@ -227,9 +222,7 @@ func (c *customersTab) onSave() {
 	}
 	if err != nil {
 		dialog.ShowError(err, c.u.win)
-		return
 	}
-	c.u.core.Queue().Refresh()
 }
 
 func (c *customersTab) refresh() {

@@ -12,8 +12,7 @@ import (
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
 
-	"fieldsync/contract"
-	"fieldsync/contract/rulebook"
+	fsapp "fieldsync/app"
 )
 
 // reviewQueue lists open review items and shows one with both versions
@@ -22,7 +21,7 @@ import (
 type reviewQueue struct {
 	u      *UI
 	list   *widget.List
-	items  []contract.Review
+	items  []fsapp.Review
 	openID string
 	detail *fyne.Container
 	empty  *widget.Label
@@ -66,7 +65,7 @@ func (q *reviewQueue) refresh() {
 		q.empty.Hide()
 	}
 	q.list.Refresh()
-	if !slices.ContainsFunc(items, func(r contract.Review) bool { return r.ID == q.openID }) && len(items) > 0 {
+	if !slices.ContainsFunc(items, func(r fsapp.Review) bool { return r.ID == q.openID }) && len(items) > 0 {
 		q.list.Select(0) // the first item waiting, with both versions, rather than an empty pane
 		return
 	}
@@ -76,23 +75,10 @@ func (q *reviewQueue) refresh() {
 // recordName names the record a review is about: a job's number and
 // title, a customer's name. A review that does not carry them is named
 // from the record on this device, else by the kind of record it is.
-func (q *reviewQueue) recordName(rv contract.Review) string {
+func (q *reviewQueue) recordName(rv fsapp.Review) string {
 	number, title := rv.Number, rv.Title
 	if title == "" {
-		switch rv.RecordType {
-		case "job":
-			if d, err := q.u.core.Job(rv.RecordID); err == nil {
-				number, title = d.Number, d.Title
-			}
-		case "customer":
-			if cs, err := q.u.core.Customers(); err == nil {
-				for _, c := range cs {
-					if c.ID == rv.RecordID {
-						title = c.Text("name")
-					}
-				}
-			}
-		}
+		number, title = q.u.core.RecordName(rv.RecordID)
 	}
 	if name := strings.TrimSpace(number + " " + title); name != "" {
 		return name
@@ -101,7 +87,7 @@ func (q *reviewQueue) recordName(rv contract.Review) string {
 }
 
 // shortName names the record in the list: a job by its number.
-func (q *reviewQueue) shortName(rv contract.Review) string {
+func (q *reviewQueue) shortName(rv fsapp.Review) string {
 	if rv.Number != "" {
 		return rv.Number
 	}
@@ -110,14 +96,13 @@ func (q *reviewQueue) shortName(rv contract.Review) string {
 
 func (q *reviewQueue) showDetail() {
 	q.detail.RemoveAll()
-	i := slices.IndexFunc(q.items, func(r contract.Review) bool { return r.ID == q.openID })
+	i := slices.IndexFunc(q.items, func(r fsapp.Review) bool { return r.ID == q.openID })
 	if i < 0 {
 		q.detail.Add(widget.NewLabel("Choose an item to see both versions."))
 		return
 	}
 	rv := q.items[i]
-	me, _ := q.u.core.Me()
-	canResolve := q.u.core.Rules().RoleIn(me.Role, resolvers(q.u, rv))
+	canResolve := q.u.core.MayResolve(rv)
 	title := widget.NewLabelWithStyle(fmt.Sprintf("%s · %s", q.recordName(rv), words(rv.Group)), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	reason := widget.NewLabel(rv.Reason)
 	reason.Wrapping = fyne.TextWrapWord
@@ -127,11 +112,11 @@ func (q *reviewQueue) showDetail() {
 		canResolve = false
 		q.detail.Add(note("Your decision is saved on this device and goes to the server with the next sync."))
 	}
-	if rv.Kind == contract.KindDuplicate {
+	if rv.Kind == fsapp.KindDuplicate {
 		q.detail.Add(widget.NewLabel("A job that looks like another one made on a different device."))
 		if canResolve {
-			merge := widget.NewButton("Merge into the existing job", func() { q.resolve(rv, contract.Merge, "", nil) })
-			both := widget.NewButton("Keep both", func() { q.resolve(rv, contract.KeepBoth, "", nil) })
+			merge := widget.NewButton("Merge into the existing job", func() { q.resolve(rv, fsapp.Merge, "", nil) })
+			both := widget.NewButton("Keep both", func() { q.resolve(rv, fsapp.KeepBoth, "", nil) })
 			q.detail.Add(container.NewHBox(merge, both))
 		}
 		return
@@ -139,7 +124,7 @@ func (q *reviewQueue) showDetail() {
 	server := q.versionCard("On the server", rv, rv.Server.Values, rv.Server.UserName, rv.Server.DeviceID, rv.Server.DeviceTime.Local().Format("2 Jan 15:04"))
 	var cols []fyne.CanvasObject
 	if canResolve {
-		cols = append(cols, container.NewVBox(server, widget.NewButton("Keep the server's", func() { q.resolve(rv, contract.KeepServer, "", nil) })))
+		cols = append(cols, container.NewVBox(server, widget.NewButton("Keep the server's", func() { q.resolve(rv, fsapp.KeepServer, "", nil) })))
 	} else {
 		cols = append(cols, server)
 	}
@@ -147,7 +132,7 @@ func (q *reviewQueue) showDetail() {
 		e := e
 		card := q.versionCard("From a device", rv, e.Values, e.UserName, e.DeviceID, e.DeviceTime.Local().Format("2 Jan 15:04"))
 		if canResolve {
-			cols = append(cols, container.NewVBox(card, widget.NewButton("Take this one", func() { q.resolve(rv, contract.TakeDevice, e.OpID, nil) })))
+			cols = append(cols, container.NewVBox(card, widget.NewButton("Take this one", func() { q.resolve(rv, fsapp.TakeDevice, e.OpID, nil) })))
 		} else {
 			cols = append(cols, card)
 		}
@@ -160,36 +145,28 @@ func (q *reviewQueue) showDetail() {
 		return
 	}
 	// Type a value: one input per field of the group, in words.
-	rr := q.u.core.Rules().Record(rv.RecordType)
 	get := map[string]func() any{}
 	var items []*widget.FormItem
-	for _, f := range slices.Sorted(maps.Keys(rv.Server.Values)) {
-		fr := rr.Field(f)
+	for _, vf := range q.u.core.ValueFields(rv) {
 		var in fyne.CanvasObject
-		switch {
-		case fr != nil && fr.Type == rulebook.TypeState:
-			sel := widget.NewSelect(wordsList(rr.Machine.States), nil)
-			sel.SetSelected(q.u.valueWords(rv.RecordType, f, rv.Server.Values[f]))
-			get[f] = func() any { return strings.ReplaceAll(sel.Selected, " ", "_") }
-			in = sel
-		case fr != nil && fr.Type == rulebook.TypeUser:
-			var names []string
-			ids := map[string]string{}
-			for _, u := range q.u.core.Users() {
-				names = append(names, u.Name)
-				ids[u.Name] = u.ID
+		if len(vf.Choices) > 0 {
+			var labels []string
+			values := map[string]string{}
+			for _, c := range vf.Choices {
+				labels = append(labels, c.Label)
+				values[c.Label] = c.Value
 			}
-			sel := widget.NewSelect(names, nil)
-			sel.SetSelected(q.u.valueWords(rv.RecordType, f, rv.Server.Values[f]))
-			get[f] = func() any { return ids[sel.Selected] }
+			sel := widget.NewSelect(labels, nil)
+			sel.SetSelected(vf.Shown)
+			get[vf.Field] = func() any { return values[sel.Selected] }
 			in = sel
-		default:
+		} else {
 			e := widget.NewEntry()
-			e.SetText(shortJSON(rv.Server.Values[f]))
-			get[f] = func() any { return strings.TrimSpace(e.Text) }
+			e.SetText(vf.Shown)
+			get[vf.Field] = func() any { return strings.TrimSpace(e.Text) }
 			in = e
 		}
-		items = append(items, widget.NewFormItem(capital(words(f)), in))
+		items = append(items, widget.NewFormItem(capital(words(vf.Field)), in))
 	}
 	form := widget.NewForm(items...)
 	form.SubmitText = "Use these values"
@@ -198,40 +175,27 @@ func (q *reviewQueue) showDetail() {
 		for f, g := range get {
 			vals[f] = g()
 		}
-		q.resolve(rv, contract.TypeValue, "", vals)
+		q.resolve(rv, fsapp.TypeValue, "", vals)
 	}
 	q.detail.Add(widget.NewCard("Or type a value", "", form))
 }
 
-func resolvers(u *UI, rv contract.Review) []string {
-	rules := u.core.Rules()
-	rr := rules.Record(rv.RecordType)
-	if rr == nil {
-		return nil
-	}
-	if rr.IsItem() {
-		rr = rules.Record(rr.Parent)
-	}
-	return rr.Resolve
-}
-
-func (q *reviewQueue) versionCard(title string, rv contract.Review, values map[string]json.RawMessage, who, device, when string) fyne.CanvasObject {
+func (q *reviewQueue) versionCard(title string, rv fsapp.Review, values map[string]json.RawMessage, who, device, when string) fyne.CanvasObject {
 	var lines []string
 	for _, k := range slices.Sorted(maps.Keys(values)) {
-		lines = append(lines, fmt.Sprintf("%s: %s", capital(words(k)), q.u.valueWords(rv.RecordType, k, values[k])))
+		lines = append(lines, fmt.Sprintf("%s: %s", capital(words(k)), q.u.core.ValueWords(rv.RecordType, k, values[k])))
 	}
 	body := widget.NewLabel(strings.Join(lines, "\n") + fmt.Sprintf("\n\nBy %s on %s, %s", orDash(who), orDash(device), when))
 	body.Wrapping = fyne.TextWrapWord
 	return widget.NewCard(title, "", body)
 }
 
-func (q *reviewQueue) resolve(rv contract.Review, choice, entry string, values map[string]any) {
+func (q *reviewQueue) resolve(rv fsapp.Review, choice, entry string, values map[string]any) {
+	// The app sends the decision at once and brings the sync state up to date.
 	if err := q.u.core.Resolve(rv.ID, choice, entry, values); err != nil {
 		dialog.ShowError(err, q.u.win)
 		return
 	}
-	q.u.core.Queue().Refresh()
-	q.u.core.Queue().SyncNow()
 	q.showDetail() // no more buttons: the decision is made
 }
 

@@ -87,7 +87,7 @@ func statusIcon(s fsapp.SyncStatus) fyne.Resource {
 func (b *syncBar) onSyncNow() {
 	b.u.async(func(ctx context.Context) error { return b.u.core.SyncNow(ctx) }, func(err error) {
 		if err != nil {
-			b.u.core.Queue().Refresh() // the bar says what failed and when it retries
+			b.u.core.Refresh() // the bar says what failed and when it retries
 		}
 	})
 }
@@ -124,8 +124,7 @@ func (b *banner) refresh() {
 	st := b.u.state
 	now := b.u.now()
 	reviews := b.openReviews()
-	me, _ := b.u.core.Me()
-	canResolve := b.u.core.Rules().RoleIn(me.Role, []string{"dispatcher", "supervisor", "finance"})
+	canResolve := b.u.core.Powers().ResolveReviews
 	msg := ""
 	switch {
 	case st.SignedOut:

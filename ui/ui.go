@@ -152,13 +152,13 @@ func (u *UI) async(work func(context.Context) error, done func(error)) {
 	}()
 }
 
-// showMain shows the signed-in screens for the user's role.
+// showMain shows the signed-in screens for what the user may do: the
+// office's board to those who see every job, their own jobs to the rest.
 func (u *UI) showMain() {
-	me, _ := u.core.Me()
-	if u.core.Rules().RoleIn(me.Role, []string{"technician"}) {
-		u.main = newTechScreen(u)
-	} else {
+	if u.core.Powers().AllJobs {
 		u.main = newOfficeScreen(u)
+	} else {
+		u.main = newTechScreen(u)
 	}
 	u.setContent(u.main.build())
 	u.main.refresh()
