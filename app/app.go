@@ -150,12 +150,6 @@ func (a *App) Close(ctx context.Context) error {
 	return errors.Join(err, a.store.Close())
 }
 
-// Store is the device store, for tests and tools.
-func (a *App) Store() *localstore.Store { return a.store }
-
-// Queue is the sync queue.
-func (a *App) Queue() *syncqueue.Queue { return a.queue }
-
 // DeviceID is this device's id.
 func (a *App) DeviceID() string {
 	a.mu.RLock()
@@ -394,6 +388,14 @@ func (a *App) SyncNow(ctx context.Context) error {
 	return a.SyncRound(ctx)
 }
 
+// SyncData runs one round of the data lane here: push what is queued,
+// then pull what changed. Tools that drive rounds by hand use it.
+func (a *App) SyncData(ctx context.Context) error { return a.queue.RunData(ctx) }
+
+// SyncPhotos runs one round of the media lane here: upload the content of
+// photos whose records the server has.
+func (a *App) SyncPhotos(ctx context.Context) error { return a.queue.RunMedia(ctx) }
+
 // SyncRound runs one data round then one media round here, and reports
 // whether everything got through.
 func (a *App) SyncRound(ctx context.Context) error {
@@ -427,6 +429,15 @@ func (a *App) SetOffline(off bool) error {
 	}
 	a.queue.SetOffline(off)
 	return nil
+}
+
+// StoredOffline reads the offline setting as stored, which another
+// process on the device ("fieldsync offline on" in another shell) may
+// have changed since this one took it up: SetOffline takes it up.
+func (a *App) StoredOffline() (bool, error) {
+	var off bool
+	_, err := a.store.Setting("offline", &off)
+	return off, err
 }
 
 // Offline reports whether no signal is being simulated.

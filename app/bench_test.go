@@ -200,7 +200,7 @@ func BenchmarkSaveEditGrowingOutbox(b *testing.B) {
 // the device store with the app's own rebaser and ids: half are notes on
 // the jobs and half are changes to their labour minutes.
 func queueEdits(b *testing.B, a *app.App, jobs []string, edits int) {
-	st := a.Store()
+	st := app.StoreOf(a)
 	for i := range edits {
 		j := jobs[i%len(jobs)]
 		var op contract.Operation
@@ -240,7 +240,7 @@ func BenchmarkDrain(b *testing.B) {
 		}
 		elapsed += time.Since(t0)
 		b.StopTimer()
-		if out, _ := a.Store().Outbox(); len(out) != 0 {
+		if out, _ := app.StoreOf(a).Outbox(); len(out) != 0 {
 			b.Fatalf("%d operations left, first %s %+v", len(out), out[0].State, out[0].Result)
 		}
 		total += edits
@@ -264,7 +264,7 @@ func BenchmarkDrainSteps(b *testing.B) {
 		jobs := e.seedJobs(1000, 0, "alex")
 		a := e.device("alex")
 		queueEdits(b, a, jobs, edits)
-		st := a.Store()
+		st := app.StoreOf(a)
 		sess, _, _ := st.Session()
 		c, _ := apiclient.New(e.ts.URL, nil)
 		c.SetToken(sess.Token)
@@ -350,14 +350,14 @@ func BenchmarkPullInto(b *testing.B) {
 		}
 		b.StartTimer()
 		t0 := time.Now()
-		if err := a.Queue().RunData(ctx); err != nil {
+		if err := a.SyncData(ctx); err != nil {
 			b.Fatal(err)
 		}
 		elapsed += time.Since(t0)
 		b.StopTimer()
 		n := 0
 		for _, typ := range []string{"job", "note", "part", "customer", "invoice", "photo"} {
-			all, _ := a.Store().Records(typ)
+			all, _ := app.StoreOf(a).Records(typ)
 			n += len(all)
 		}
 		if n < 10000 {
@@ -397,7 +397,7 @@ func BenchmarkPullIntoSteps(b *testing.B) {
 				b.Fatal(err)
 			}
 			t1 := time.Now()
-			if err := a.Store().ApplyPull(page); err != nil {
+			if err := app.StoreOf(a).ApplyPull(page); err != nil {
 				b.Fatal(err)
 			}
 			fetch += t1.Sub(t0)

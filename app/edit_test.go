@@ -134,7 +134,7 @@ func TestANoteOnASignedOffJobIsAllowed(t *testing.T) {
 		t.Fatalf("a note on a signed-off job: %v", err)
 	}
 	syncRound(t, a)
-	got, _ := a.Store().Record(note.ID)
+	got, _ := app.StoreOf(a).Record(note.ID)
 	if got == nil || got.Server == nil || !got.Server.AfterSignoff {
 		t.Fatalf("the note after sync: %+v, want it marked added after sign-off", got)
 	}
@@ -204,7 +204,7 @@ func TestSetFieldsSendsOneOperationPerGroup(t *testing.T) {
 				}
 			}
 			syncRound(t, a)
-			if out, _ := a.Store().Outbox(); len(out) != 0 {
+			if out, _ := app.StoreOf(a).Outbox(); len(out) != 0 {
 				t.Errorf("%d operations not settled after sync: %+v", len(out), out[0].Result)
 			}
 		})
@@ -299,7 +299,7 @@ func TestTheOwnerMayChangeAPartLine(t *testing.T) {
 		return
 	}
 	// Ask the server whether it would take the same change.
-	e2, _ := a.Store().Record(part.ID)
+	e2, _ := app.StoreOf(a).Record(part.ID)
 	res, perr := e.client("alex").Push(context.Background(), []contract.Operation{
 		probeOp("part", part.ID, contract.ActionUpdate, map[string]int64{"line": e2.Server.Versions["line"]}, map[string]any{"quantity": 2})})
 	if perr == nil && res.Results[0].Outcome == contract.Applied {
@@ -317,7 +317,7 @@ func TestARefusedPhotoLeavesNoFileBehind(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != contract.CodeLocked {
 		t.Fatalf("err %v, want locked", err)
 	}
-	if ph, _ := a.Store().Photos(""); len(ph) != 0 {
+	if ph, _ := app.StoreOf(a).Photos(""); len(ph) != 0 {
 		t.Fatalf("%d photo rows after a refusal", len(ph))
 	}
 	if files := photoFiles(t, a); len(files) != 0 {
@@ -438,7 +438,7 @@ func TestDraftsAndKeepAsNote(t *testing.T) {
 		t.Errorf("%d drafts left", len(left))
 	}
 	syncRound(t, phone)
-	got, _ := phone.Store().Record(note.ID)
+	got, _ := app.StoreOf(phone).Record(note.ID)
 	if got == nil || got.Server == nil || !got.Server.AfterSignoff {
 		t.Fatalf("the kept note did not sync as added after sign-off: %+v", got)
 	}
@@ -480,7 +480,7 @@ func TestReviewsAndResolve(t *testing.T) {
 		if err := sue.Resolve("", contract.KeepServer, "", nil); err == nil {
 			ops := outbox(t, sue)
 			for _, op := range ops {
-				sue.Store().Drop(op.ID)
+				app.StoreOf(sue).Drop(op.ID)
 			}
 			t.Fatalf("Resolve(\"\") resolved review %s: it matches ids with strings.HasPrefix(r.ID, reviewID), and every id starts with \"\"", reviews[0].ID)
 		}
@@ -496,8 +496,8 @@ func TestReviewsAndResolve(t *testing.T) {
 		twin.ID = twin.ID[:9] + "0000-4000-8000-000000000000"
 		twin.RecordID = uuid.NewString()
 		twin.Seq += 1000
-		cursor, _ := tablet.Store().Cursor()
-		if err := tablet.Store().ApplyPull(contract.PullResponse{Reviews: []contract.Review{twin}, Cursor: cursor}); err != nil {
+		cursor, _ := app.StoreOf(tablet).Cursor()
+		if err := app.StoreOf(tablet).ApplyPull(contract.PullResponse{Reviews: []contract.Review{twin}, Cursor: cursor}); err != nil {
 			t.Fatal(err)
 		}
 		err := tablet.Resolve(reviews[0].ID[:8], contract.TakeDevice, "", nil)
@@ -520,7 +520,7 @@ func TestReviewsAndResolve(t *testing.T) {
 		if got := job(t, alex, "Replace pump seal"); got.Status != "completed" || got.Sync != "Synced" {
 			t.Errorf("alex's job after the review: %s %q", got.Status, got.Sync)
 		}
-		if q, h, r, _ := alex.Store().Counts(); q+h+r != 0 {
+		if q, h, r, _ := app.StoreOf(alex).Counts(); q+h+r != 0 {
 			t.Errorf("alex's outbox after the review: %d/%d/%d", q, h, r)
 		}
 	})

@@ -126,7 +126,7 @@ func customer(t testing.TB, a *app.App, name string) string {
 // outbox returns a device's outbox operations.
 func outbox(t testing.TB, a *app.App) []contract.Operation {
 	t.Helper()
-	out, err := a.Store().Outbox()
+	out, err := app.StoreOf(a).Outbox()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func probeOp(typ, id string, action contract.Action, bases map[string]int64, val
 // photoFiles lists the files in a device's photos directory.
 func photoFiles(t testing.TB, a *app.App) []string {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(a.Store().Dir(), "photos"))
+	ents, err := os.ReadDir(filepath.Join(app.StoreOf(a).Dir(), "photos"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,7 +151,7 @@ func TestLogoutRefusesWhileWorkIsUnsynced(t *testing.T) {
 			if _, signed := a.Me(); !signed {
 				t.Fatal("a refused logout signed out")
 			}
-			if q, _, _, _ := a.Store().Counts(); q != tt.changes {
+			if q, _, _, _ := app.StoreOf(a).Counts(); q != tt.changes {
 				t.Fatalf("a refused logout lost work: %d queued", q)
 			}
 			// Once it has synced, signing out is allowed and clears the device.
@@ -183,7 +183,7 @@ func TestLogoutRefusesWhileWorkIsUnsynced(t *testing.T) {
 		if err := a.Logout(ctx, true); err != nil {
 			t.Fatal(err)
 		}
-		if out, _ := a.Store().Outbox(); len(out) != 0 {
+		if out, _ := app.StoreOf(a).Outbox(); len(out) != 0 {
 			t.Errorf("%d operations kept after a forced logout", len(out))
 		}
 		if a.ServerURL() != e.ts.URL {
@@ -201,7 +201,7 @@ func TestLoginAsAnotherUserStartsFromAnEmptyDevice(t *testing.T) {
 		t.Fatal("alex has no jobs")
 	}
 	device := a.DeviceID()
-	if err := a.Store().SetHistory(alexJobs[0].ID, nil); err != nil {
+	if err := app.StoreOf(a).SetHistory(alexJobs[0].ID, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -215,7 +215,7 @@ func TestLoginAsAnotherUserStartsFromAnEmptyDevice(t *testing.T) {
 	if jobs, _ := a.Jobs(); len(jobs) != 0 {
 		t.Fatalf("the device shows %d jobs right after sam signs in, before any sync", len(jobs))
 	}
-	if c, _ := a.Store().Cursor(); c != "" {
+	if c, _ := app.StoreOf(a).Cursor(); c != "" {
 		t.Errorf("alex's cursor %q kept", c)
 	}
 	syncRound(t, a)
@@ -259,7 +259,7 @@ func TestLoginAsAnotherUserDoesNotDropUnsyncedWork(t *testing.T) {
 	if errors.As(err, &ue) {
 		return // refused, as Logout does
 	}
-	if q, _, _, _ := a.Store().Counts(); q == 0 {
+	if q, _, _, _ := app.StoreOf(a).Counts(); q == 0 {
 		t.Fatalf("Login as another user (err %v) reset the store and silently dropped alex's unsynced note: Login calls store.Reset without the unsynced-work check Logout makes", err)
 	}
 }
@@ -319,7 +319,7 @@ func TestASignInTheServerEndedIsShownAfterASyncRound(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	a := e.device("alex")
-	sess, _, err := a.Store().Session()
+	sess, _, err := app.StoreOf(a).Session()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestASignInTheServerEndedIsShownAfterASyncRound(t *testing.T) {
 	if !apiclient.IsUnauthorized(err) {
 		t.Fatalf("round: %v, want unauthorized", err)
 	}
-	if q, _, _, _ := a.Store().Counts(); q != 1 {
+	if q, _, _, _ := app.StoreOf(a).Counts(); q != 1 {
 		t.Errorf("%d queued after the 401, want the note kept", q)
 	}
 	st := a.State()
@@ -360,7 +360,7 @@ func TestLogoutWithAnEditHeldForReview(t *testing.T) {
 	syncRound(t, dana)
 	alex.SetOffline(false)
 	syncRound(t, alex)
-	if _, held, _, _ := alex.Store().Counts(); held != 1 {
+	if _, held, _, _ := app.StoreOf(alex).Counts(); held != 1 {
 		t.Fatalf("held %d", held)
 	}
 	err := alex.Logout(ctx, false)

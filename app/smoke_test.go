@@ -85,9 +85,9 @@ func TestSmokeTechnicianWorksOfflineThenSyncs(t *testing.T) {
 	if d.Status != "completed" || !strings.Contains(alex.State().Summary, "notes") {
 		t.Fatalf("unexpected")
 	}
-	if q, _, _, _ := alex.Store().Counts(); q != 0 {
+	if q, _, _, _ := app.StoreOf(alex).Counts(); q != 0 {
 		t.Fatalf("%d still queued", q)
 	}
-	out, _ := alex.Store().Outbox()
+	out, _ := app.StoreOf(alex).Outbox()
 	t.Logf("outbox rows left: %d", len(out))
 }

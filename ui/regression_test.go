@@ -198,7 +198,7 @@ func TestTheChosenMoveSurvivesASyncRefresh(t *testing.T) {
 	s := w.show(alex)
 	v := s.openJob("J-1001")
 	v.move.SetSelected("completed")
-	alex.Queue().Refresh() // what every round of the sync loop does
+	alex.Refresh() // what every round of the sync loop does
 	s.settle()
 	if v.move.Selected != "completed" {
 		t.Errorf("the user's choice %q was cleared by a background refresh", "completed")

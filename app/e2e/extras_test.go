@@ -39,14 +39,14 @@ func TestBackgroundPhotoUploadsSoonAfterItsMetadataSyncs(t *testing.T) {
 		t.Fatalf("the media lane did not look for the photo: %+v", alex.State())
 	}
 	alex.proxy.Release()
-	if !eventually(10*time.Second, func() bool { e, _ := alex.Store().Record(photo); return e != nil && e.Server != nil }) {
+	if !eventually(10*time.Second, func() bool { e, _ := alex.local().Record(photo); return e != nil && e.Server != nil }) {
 		t.Fatal("the photo's metadata did not reach the server and back")
 	}
 	if !eventually(5*time.Second, func() bool { return alex.quiet() }) {
 		t.Errorf("device: the photo's metadata reached the server but its content is still waiting 5 s later (%q, %+v): "+
 			"the media lane looked before the metadata was on the server, found nothing to upload, and sleeps until PullEvery (1 minute); "+
 			"nothing wakes it when a data round brings photo metadata to the server", alex.words(photo), alex.State().Media)
-		alex.Queue().SyncNow()
+		alex.SyncNow(w.ctx)
 		if !eventually(10*time.Second, alex.quiet) {
 			t.Fatal("the photo did not upload even after Sync now")
 		}
@@ -100,16 +100,16 @@ func TestMediaLaneNeverBlocksTheDataLane(t *testing.T) {
 	// The link holds the answer to every upload until released.
 	hold := alex.proxy.Add(faultproxy.Rule{Method: "PUT", Path: "/v1/photos/", Fault: faultproxy.DelayReply})
 	photo := alex.photo(job, "slow.jpg", photoBytes(22, 60_000))
-	if !eventually(10*time.Second, func() bool { e, _ := alex.Store().Record(photo); return e != nil && e.Server != nil }) {
+	if !eventually(10*time.Second, func() bool { e, _ := alex.local().Record(photo); return e != nil && e.Server != nil }) {
 		t.Fatal("the photo's metadata did not reach the server and back")
 	}
-	alex.Queue().SyncNow() // see TestBackgroundPhotoUploadsSoonAfterItsMetadataSyncs
+	alex.SyncNow(w.ctx) // see TestBackgroundPhotoUploadsSoonAfterItsMetadataSyncs
 	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
 	defer cancel()
 	if !alex.proxy.Wait(ctx, func(s faultproxy.Stats) bool { return s.Holding == 1 }) {
 		t.Fatal("the upload never started")
 	}
-	alex.Queue().Refresh() // see the Refresh race noted in S11
+	alex.Refresh() // see the Refresh race noted in S11
 	if got := alex.words(photo); got != "Uploading photo 1 of 1 (0%)" {
 		t.Errorf("while the first chunk is on its way the photo says %q", got)
 	}

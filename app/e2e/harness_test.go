@@ -126,6 +126,7 @@ type device struct {
 	proxy *faultproxy.Proxy
 	cfg   app.Config
 	*app.App
+	store *localstore.Store // a second look at the device's store file (local)
 }
 
 type deviceOptions struct {
@@ -181,6 +182,22 @@ func (d *device) open() {
 	})
 }
 
+// local opens the device's store file beside the app, as a person with
+// the file in hand would, to see what the app keeps there: the facade
+// shows the work, not the outbox. It stays open across restarts.
+func (d *device) local() *localstore.Store {
+	d.t.Helper()
+	if d.store == nil {
+		st, err := localstore.Open(d.dir)
+		if err != nil {
+			d.t.Fatalf("%s: open the store file: %v", d.name, err)
+		}
+		d.t.Cleanup(func() { st.Close() })
+		d.store = st
+	}
+	return d.store
+}
+
 // restart closes the app and opens it again on the same directory: a
 // simulated restart.
 func (d *device) restart() {
@@ -227,11 +244,11 @@ func (d *device) mustSync() {
 // pending says what the device has not got through to the server.
 func (d *device) pending() (queued, held, refused, photos int) {
 	d.t.Helper()
-	q, h, r, err := d.Store().Counts()
+	q, h, r, err := d.local().Counts()
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	ph, err := d.Store().Photos(localstore.PhotoWaiting)
+	ph, err := d.local().Photos(localstore.PhotoWaiting)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -266,7 +283,7 @@ func (w *world) syncAll(devs ...*device) {
 		}
 	}
 	for _, d := range devs {
-		if err := d.Queue().RunData(w.ctx); err != nil {
+		if err := d.SyncData(w.ctx); err != nil {
 			w.t.Fatalf("%s: last pull: %v", d.name, err)
 		}
 	}
@@ -371,7 +388,7 @@ func (w *world) download(photo string) []byte {
 // view returns what the device shows of a record, or nil.
 func (d *device) view(id string) *contract.Record {
 	d.t.Helper()
-	e, err := d.Store().Record(id)
+	e, err := d.local().Record(id)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -452,7 +469,7 @@ func (w *world) sameAsServer(want []string, d *device) {
 		server[r.ID] = &r
 	}
 	for _, typ := range w.srv.Rules().RecordTypes() {
-		entries, err := d.Store().Records(typ)
+		entries, err := d.local().Records(typ)
 		if err != nil {
 			w.t.Fatal(err)
 		}
@@ -466,7 +483,7 @@ func (w *world) sameAsServer(want []string, d *device) {
 	for _, rv := range w.reviews(false) {
 		reviews[rv.ID] = &rv
 	}
-	rvs, err := d.Store().Reviews(false)
+	rvs, err := d.local().Reviews(false)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -382,7 +382,7 @@ func TestS5TheSameFormSavedTwiceMakesOneRecord(t *testing.T) {
 		}
 	}
 	for _, d := range []*device{dana, alex} {
-		out, err := d.Store().Outbox()
+		out, err := d.local().Outbox()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -534,7 +534,7 @@ func TestS7PhotoUploadCutThreeTimesResumes(t *testing.T) {
 	if err := alex.sync(); err == nil {
 		t.Fatal("round 3: the cut upload reported success")
 	}
-	if ph, _ := alex.Store().Photos(""); len(ph) != 1 || ph[0].Uploaded != 3*cut {
+	if ph, _ := alex.local().Photos(""); len(ph) != 1 || ph[0].Uploaded != 3*cut {
 		t.Errorf("after three cuts the device records %+v, want %d bytes known to be on the server", ph, 3*cut)
 	}
 
@@ -655,7 +655,7 @@ func TestS8AppKilledWhileAPushIsInFlight(t *testing.T) {
 	if !eventually(5*time.Second, alex.quiet) {
 		t.Errorf("device: after the restart the photo is still waiting 5 s after its metadata synced (%q): "+
 			"the media lane is not woken when a data round brings photo metadata to the server, so it waits for PullEvery", alex.words(photo))
-		alex.Queue().SyncNow() // the user taps Sync now
+		alex.SyncNow(w.ctx) // the user taps Sync now
 		if !eventually(10*time.Second, alex.quiet) {
 			t.Fatalf("the photo did not upload even after Sync now: %+v", alex.State())
 		}
@@ -1049,7 +1049,7 @@ func TestS11OfflineForHoursWithTheAppOpen(t *testing.T) {
 	if !eventually(5*time.Second, func() bool { return alex.State().Data.Failures == 1 && !alex.State().Data.Running }) {
 		t.Fatal("the 503 never came")
 	}
-	alex.Queue().Refresh() // see the race noted above
+	alex.Refresh() // see the race noted above
 	st := alex.State()
 	if wait := st.Data.NextTry.Sub(st.Data.LastTry); wait < 1900*time.Millisecond {
 		t.Errorf("after a 503 with Retry-After: 2 the next try is %v away, want at least 2 s", wait.Round(time.Millisecond))

@@ -196,12 +196,8 @@ func (s *sim) techChoices(d *device) ([]choice, error) {
 		return nil, err
 	}
 	for _, dr := range drafts {
-		e, err := d.app.Store().Record(dr.JobID)
-		if err != nil {
-			return nil, err
-		}
-		if e == nil || e.View.Type != "job" {
-			continue
+		if _, err := d.app.Job(dr.JobID); err != nil {
+			continue // not a job the device has
 		}
 		cs = append(cs, choice{30, "keep a refused edit as a note", func() error {
 			ents, err := s.do(d, "keep a refused edit as a note", func() error { _, err := d.app.KeepAsNote(dr.OpID); return err })

@@ -175,7 +175,7 @@ type deviceState struct {
 
 func (s *sim) loadDevice(d *device) (*deviceState, error) {
 	ds := &deviceState{outbox: map[string]localstore.Pending{}, drafts: map[string]app.Draft{}, photos: map[string]localstore.Photo{}}
-	out, err := d.app.Store().Outbox()
+	out, err := d.store.Outbox()
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func (s *sim) loadDevice(d *device) (*deviceState, error) {
 	for _, dr := range drafts {
 		ds.drafts[dr.OpID] = dr
 	}
-	photos, err := d.app.Store().Photos("")
+	photos, err := d.store.Photos("")
 	if err != nil {
 		return nil, err
 	}
@@ -696,7 +696,7 @@ func (s *sim) checkConverged(srv *serverState, devs map[*device]*deviceState) er
 		hideUnseenMatches(want, recs, rvs)
 		have := map[string]bool{}
 		for _, typ := range s.rules.RecordTypes() {
-			entries, err := d.app.Store().Records(typ)
+			entries, err := d.store.Records(typ)
 			if err != nil {
 				return err
 			}
@@ -717,7 +717,7 @@ func (s *sim) checkConverged(srv *serverState, devs map[*device]*deviceState) er
 				diffs = append(diffs, fmt.Sprintf("lacks %s %s", r.Type, short(r.ID)))
 			}
 		}
-		mine, err := d.app.Store().Reviews(false)
+		mine, err := d.store.Reviews(false)
 		if err != nil {
 			return err
 		}

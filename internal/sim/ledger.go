@@ -37,7 +37,7 @@ func short(id string) string {
 // user turned down) is a normal outcome and saves nothing; any other error
 // is the simulation's.
 func (s *sim) do(d *device, what string, fn func() error) ([]*entry, error) {
-	before, err := d.app.Store().Outbox()
+	before, err := d.store.Outbox()
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (s *sim) do(d *device, what string, fn func() error) ([]*entry, error) {
 		had[p.Op.ID] = true
 	}
 	ferr := fn()
-	after, err := d.app.Store().Outbox()
+	after, err := d.store.Outbox()
 	if err != nil {
 		return nil, err
 	}

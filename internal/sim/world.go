@@ -83,6 +83,10 @@ type device struct {
 	proxy *faultproxy.Proxy
 	cfg   app.Config
 	app   *app.App
+	// store is the device's store file opened beside its app: the checker
+	// reads the outbox, photos and views the app keeps there, as an
+	// observer. The work itself goes through the app's facade alone.
+	store *localstore.Store
 
 	offline      bool
 	offlineFrom  time.Time
@@ -187,6 +191,9 @@ func (s *sim) close() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			d.app.Close(ctx)
 			cancel()
+		}
+		if d.store != nil {
+			d.store.Close()
 		}
 		if d.proxy != nil {
 			d.proxy.Close()
@@ -317,13 +324,19 @@ func faults(p *faultproxy.Proxy, rng *rand.Rand) {
 	p.Add(faultproxy.Rule{Name: "slow link", Fault: faultproxy.Delay, Delay: time.Duration(2+rng.IntN(15)) * time.Millisecond, Chance: 0.04})
 }
 
-// open opens a device's app on its directory.
+// open opens a device's app on its directory, and the first time the
+// store file beside it.
 func (s *sim) open(d *device) error {
 	a, err := app.Open(d.dir, d.cfg)
 	if err != nil {
 		return fmt.Errorf("%s: open: %w", d.name, err)
 	}
 	d.app = a
+	if d.store == nil {
+		if d.store, err = localstore.Open(d.dir); err != nil {
+			return fmt.Errorf("%s: open the store file: %w", d.name, err)
+		}
+	}
 	return nil
 }
 
@@ -349,7 +362,7 @@ func (s *sim) restart(d *device) error {
 // request was caught in flight (nothing to send, or a fault ended the
 // round first).
 func (s *sim) crash(d *device) (bool, error) {
-	queued, _, _, err := d.app.Store().Counts()
+	queued, _, _, err := d.store.Counts()
 	if err != nil {
 		return false, err
 	}
@@ -411,12 +424,12 @@ func (s *sim) crash(d *device) (bool, error) {
 // uploadable reports whether a device has photo content to upload whose
 // metadata the server has: only then does a media round touch the network.
 func (s *sim) uploadable(d *device) (bool, error) {
-	waiting, err := d.app.Store().Photos(localstore.PhotoWaiting)
+	waiting, err := d.store.Photos(localstore.PhotoWaiting)
 	if err != nil {
 		return false, err
 	}
 	for _, p := range waiting {
-		e, err := d.app.Store().Record(p.ID)
+		e, err := d.store.Record(p.ID)
 		if err != nil {
 			return false, err
 		}
@@ -432,14 +445,14 @@ func (s *sim) uploadable(d *device) (bool, error) {
 func (s *sim) round(d *device) {
 	ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
 	defer cancel()
-	err := d.app.Queue().RunData(ctx)
+	err := d.app.SyncData(ctx)
 	d.lastRound = s.clock.Now()
 	if d.offline {
 		s.offlineAttempt(d)
 		return
 	}
 	if err == nil {
-		d.app.Queue().RunMedia(ctx)
+		d.app.SyncPhotos(ctx)
 	}
 }
 
@@ -447,7 +460,7 @@ func (s *sim) round(d *device) {
 func (s *sim) mediaRound(d *device) {
 	ctx, cancel := context.WithTimeout(s.ctx, 60*time.Second)
 	defer cancel()
-	if err := d.app.Queue().RunMedia(ctx); err != nil && d.offline {
+	if err := d.app.SyncPhotos(ctx); err != nil && d.offline {
 		s.offlineAttempt(d)
 	}
 }
@@ -563,7 +576,7 @@ func (s *sim) syncAll() error {
 			err := d.app.SyncRound(ctx)
 			cancel()
 			d.lastRound = s.clock.Now()
-			queued, _, _, cerr := d.app.Store().Counts()
+			queued, _, _, cerr := d.store.Counts()
 			if cerr != nil {
 				return cerr
 			}
@@ -588,7 +601,7 @@ func (s *sim) syncAll() error {
 		s.clock.set(s.clock.Now().Add(time.Minute))
 	}
 	for _, d := range s.devices {
-		if err := d.app.Queue().RunData(s.ctx); err != nil {
+		if err := d.app.SyncData(s.ctx); err != nil {
 			return fmt.Errorf("%s: last pull: %w", d.name, err)
 		}
 	}

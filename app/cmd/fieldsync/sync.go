@@ -135,8 +135,7 @@ func (c *cli) watch(every time.Duration) error {
 			}
 			return nil
 		case <-follow.C:
-			var off bool
-			if _, err := a.Store().Setting("offline", &off); err == nil && off != a.Offline() {
+			if off, err := a.StoredOffline(); err == nil && off != a.Offline() {
 				if err := a.SetOffline(off); err != nil {
 					return err
 				}
