@@ -61,6 +61,9 @@ type App struct {
 	engine  *engine.Engine
 	session localstore.Session
 	signed  bool
+	// protocol is the version of the protocol the server last said it
+	// speaks (contract.Protocol); 0 before any server said.
+	protocol int
 	// users mirrors the store's people: the rebaser runs inside the
 	// store's transaction and must not read the store again.
 	users map[string]contract.User
@@ -130,6 +133,9 @@ func Open(dir string, cfg Config) (*App, error) {
 	a.client.SetToken(sess.Token)
 	var offline bool
 	if _, err := st.Setting("offline", &offline); err != nil {
+		return fail(err)
+	}
+	if _, err := st.Setting(protocolSetting, &a.protocol); err != nil {
 		return fail(err)
 	}
 	a.client.SetOffline(offline)
@@ -283,8 +289,11 @@ func (a *App) Login(ctx context.Context, serverURL, user, password string) (cont
 	if err := a.store.SetSession(sess); err != nil {
 		return contract.User{}, err
 	}
+	if err := a.store.SetSetting(protocolSetting, resp.Protocol); err != nil {
+		return contract.User{}, err
+	}
 	a.mu.Lock()
-	a.session, a.signed = sess, true
+	a.session, a.signed, a.protocol = sess, true, resp.Protocol
 	a.mu.Unlock()
 	if err := a.refreshDirectory(ctx); err != nil {
 		return resp.User, fmt.Errorf("signed in, but fetching the rules failed: %w", err)

@@ -13,7 +13,8 @@ import (
 	fsapp "fieldsync/app"
 )
 
-// settings: the server address, simulating no signal, signing out.
+// settings: the server address, whether the app should be updated for
+// it, simulating no signal, signing out.
 type settings struct {
 	u *UI
 	// close closes the dialog the settings are in, if any.
@@ -26,10 +27,19 @@ func (s *settings) build() fyne.CanvasObject {
 	me, _ := s.u.core.Me()
 	who := widget.NewLabel("Signed in as " + me.Name + " (" + me.Role + ")")
 	server := widget.NewLabel("Server: " + s.u.core.ServerURL())
+	box := container.NewVBox(who, server)
+	if note := s.u.core.ProtocolNote(); note != "" {
+		update := widget.NewLabel(note)
+		update.Wrapping = fyne.TextWrapWord
+		update.Importance = widget.WarningImportance
+		box.Add(update)
+	}
 	offline := widget.NewCheck("Simulate no signal (for testers)", s.onOffline)
 	offline.SetChecked(s.u.core.Offline())
 	signOut := widget.NewButtonWithIcon("Sign out", theme.LogoutIcon(), s.onSignOut)
-	return container.NewVBox(who, server, offline, signOut)
+	box.Add(offline)
+	box.Add(signOut)
+	return box
 }
 
 func (s *settings) onOffline(on bool) {

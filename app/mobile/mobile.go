@@ -99,6 +99,17 @@ func (c *Client) Login(serverURL, user, password string) (err error) {
 	return err
 }
 
+// ProtocolNote says, for the user, whether the app should be updated: ""
+// unless the server is newer than the app.
+func (c *Client) ProtocolNote() (note string, err error) {
+	defer guard(&err)
+	core, err := c.app()
+	if err != nil {
+		return "", err
+	}
+	return core.ProtocolNote(), nil
+}
+
 // Logout signs out; without force it refuses while work is unsynced.
 func (c *Client) Logout(force bool) (err error) {
 	defer guard(&err)

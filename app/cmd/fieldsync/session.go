@@ -57,9 +57,14 @@ func cmdLogin(c *cli, args []string) error {
 		DeviceID  string        `json:"device_id"`
 		Jobs      int           `json:"jobs"`
 		SyncError string        `json:"sync_error,omitempty"`
-	}{me, a.ServerURL(), a.DeviceID(), len(jobs), errText(syncErr)}
+		Protocol  int           `json:"server_protocol"`
+		Note      string        `json:"note,omitempty"`
+	}{me, a.ServerURL(), a.DeviceID(), len(jobs), errText(syncErr), a.ServerProtocol(), a.ProtocolNote()}
 	return c.out(doc, func(w io.Writer) {
 		fmt.Fprintf(w, "Signed in as %s (%s) at %s.\n", me.Name, me.Role, a.ServerURL())
+		if doc.Note != "" {
+			fmt.Fprintln(w, doc.Note)
+		}
 		if syncErr != nil {
 			fmt.Fprintf(w, "The first sync did not get through (%v); run \"fieldsync sync\" to try again.\n", syncErr)
 			return
