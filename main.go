@@ -1,5 +1,7 @@
 // Command fieldsync-app is the FieldSync app for phones, tablets and the
-// desktop. `go run .` is the desktop app.
+// desktop. `go run .` is the desktop app. It makes the Fyne app by its id,
+// sets the icon and hands over to the screens (package ui); it imports
+// ui, assets and Fyne, nothing more.
 package main
 
 import (

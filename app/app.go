@@ -1,10 +1,3 @@
-// Package app is the FieldSync client: everything a technician's phone or
-// an office desktop does with data, without any screen. The Fyne app, the
-// fieldsync command and the native bindings all use it.
-//
-// Edits are checked against the rules on the device first, with the words
-// the server would use, then saved in the device's store with their
-// operation, and sent by the sync queue.
 package app
 
 import (

@@ -1,7 +1,3 @@
-// Package ui is FieldSync's Fyne screens: technicians' screens on phones and
-// tablets, and the office's on the desktop. It shows what the client facade
-// (package app) knows and never touches SQL or HTTP itself. Every change
-// that starts on another goroutine reaches the screen through fyne.Do.
 package ui
 
 import (

@@ -3,6 +3,10 @@
 // strings, booleans, []byte and interfaces, so records travel as JSON; a
 // panic crossing into the native side would kill the app, so every export
 // recovers and returns it as an error.
+//
+// It owns only the crossing: the native screens are the native side's,
+// and everything else is the facade's. It imports app and nothing else
+// of ours.
 package mobile
 
 import (

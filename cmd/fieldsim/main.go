@@ -15,7 +15,9 @@
 //	go run ./cmd/fieldsim --devices 20 --ops 2000     # a long run
 //	go run ./cmd/fieldsim --seed 42 --verbose         # rerun a seed, saying what happens
 //
-// --ops counts user operations across all devices.
+// --ops counts user operations across all devices. The command owns only
+// its flags and its line; it imports internal/sim and nothing else of
+// ours.
 package main
 
 import (

@@ -29,6 +29,19 @@
 // given seed therefore gives the same run and the same line. Run seeds that
 // process-wide source while it runs, so two runs must not overlap in one
 // process.
+//
+// Where things are: the configuration and report (sim.go); the world, its
+// devices and clock (world.go); rounds, restarts, crashes and offline
+// periods (rounds.go); what users do (actions.go); the ledger of what they
+// saved (ledger.go); the checks (check.go and the check*.go files,
+// converged.go).
+//
+// It is a tool, under internal/ so that nobody builds on it: it imports
+// the server (server, server/sqlitestore) to run one and read its store,
+// the app facade to drive each device, localstore to look at each
+// device's store file beside its app, internal/faultproxy, and the
+// contract packages. Nothing but cmd/fieldsim and its own tests imports
+// it.
 package sim
 
 import (

@@ -5,6 +5,13 @@
 //	fieldsync [--store DIR] [--server URL] [--json] COMMAND [ARGS]
 //
 // Run "fieldsync help" for the commands.
+//
+// It owns the command line: its flags, its words and its --json
+// documents. The work is the facade's: it imports app for it, contract
+// for the error codes and kinds --json reports, contract/rulebook for the
+// types of the fields it prints, internal/apiclient to check a server's
+// address and read a failed request, and localstore to name a store file
+// it cannot use.
 package main
 
 import (
