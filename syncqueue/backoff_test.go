@@ -99,6 +99,36 @@ func TestBackoffDoublesWithJitterAndIsCapped(t *testing.T) {
 	}
 }
 
+// The jitter comes from the queue's options, so a wait can be known
+// exactly: the lowest draw waits three quarters of the nominal time, the
+// middle one the nominal time, the highest a quarter more, never past the cap.
+func TestRetryJitterComesFromTheOptions(t *testing.T) {
+	tests := []struct {
+		name  string
+		draw  float64
+		waits []time.Duration
+	}{
+		{"the lowest draw waits three quarters of each step", 0, []time.Duration{1500 * time.Millisecond, 3 * time.Second, 6 * time.Second}},
+		{"the middle draw waits each step exactly", 0.5, []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second}},
+		{"the highest draw waits a quarter more", 1, []time.Duration{2500 * time.Millisecond, 5 * time.Second, 10 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := login(t, unavailable(t, "").URL, "", withRand(func() float64 { return tt.draw }))
+			for i, want := range tt.waits {
+				if err := d.q.RunData(context.Background()); err == nil {
+					t.Fatalf("round %d succeeded against a server that is down", i)
+				}
+				wait := d.q.State().Data.NextTry.Sub(d.clock.Now())
+				if wait != want {
+					t.Errorf("wait %d is %v, want %v", i+1, wait, want)
+				}
+				d.clock.Add(wait)
+			}
+		})
+	}
+}
+
 func TestRetryAfterIsHonoured(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -171,6 +171,11 @@ func withChunk(n int64) deviceOpt {
 }
 
 // login signs user in on a new device against baseURL.
+// withRand makes the device draw its retry jitter from r.
+func withRand(r func() float64) deviceOpt {
+	return func(o *syncqueue.Options, d *device) { o.Rand = r }
+}
+
 func login(t testing.TB, baseURL, user string, opts ...deviceOpt) *device {
 	t.Helper()
 	st, err := localstore.Open(t.TempDir())
