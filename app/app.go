@@ -39,6 +39,10 @@ type Config struct {
 	// NewDeviceID makes this device's id, on first use and whenever the
 	// device changes hands; nil means localstore.NewDeviceID.
 	NewDeviceID func() string
+	// Rand returns a number in [0, 1) for the jitter of the sync queue's
+	// retry waits; nil means math/rand/v2's. Both lanes call it, at once at
+	// times. A simulation gives one over a seeded source.
+	Rand func() float64
 }
 
 // App is one device's FieldSync client.
@@ -134,7 +138,7 @@ func Open(dir string, cfg Config) (*App, error) {
 	a.client.SetOffline(offline)
 	st.SetRebaser(views{a})
 	a.queue = syncqueue.New(syncqueue.Options{Store: st, Client: a.client, Rules: a.currentRules,
-		Now: cfg.Now, Log: cfg.Logger, PullEvery: cfg.PullEvery, ChunkSize: cfg.ChunkSize})
+		Now: cfg.Now, Log: cfg.Logger, PullEvery: cfg.PullEvery, ChunkSize: cfg.ChunkSize, Rand: cfg.Rand})
 	a.queue.Refresh()
 	if signed && cfg.Background {
 		a.queue.Start()

@@ -1,5 +1,3 @@
-//go:debug randseednop=0
-
 // Command fieldsim runs FieldSync's multi-device simulation (package sim):
 // a real server on loopback and N device stores doing a random but
 // rule-respecting mix of work under offline periods, dropped requests and

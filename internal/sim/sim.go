@@ -21,14 +21,10 @@
 // transport never retries on its own), and the proxies' random sources are
 // seeded from the same seed. Ids (operation, record, device, user and
 // review ids) come from id makers over sources seeded from the seed, given
-// to the server and to each app through their options. So does the jitter
-// of the sync queue's backoff, but through a process-wide source:
-// github.com/cenkalti/backoff draws it from math/rand's global source,
-// which Run seeds; this needs the GODEBUG setting randseednop=0, which the
-// fieldsim command and this package's test set with a //go:debug line. A
-// given seed therefore gives the same run and the same line. Run seeds that
-// process-wide source while it runs, so two runs must not overlap in one
-// process.
+// to the server and to each app through their options, and so does each
+// device's retry jitter (app.Config.Rand). A given seed therefore gives
+// the same run and the same line; nothing process-wide is changed, so
+// runs may overlap in one process.
 //
 // Where things are: the configuration and report (sim.go); the world, its
 // devices and clock (world.go); rounds, restarts, crashes and offline

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	mrand "math/rand"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -138,7 +137,7 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 		s.log = io.Discard
 	}
 	s.rep.Seed, s.rep.Devices = cfg.Seed, cfg.Devices
-	// Every id and the backoff's jitter follow from the seed.
+	// Every id and every retry's jitter follow from the seed.
 	var key [32]byte
 	for i := range 4 {
 		v := s.rng.Uint64()
@@ -152,12 +151,6 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 	serverIDs := app.NewIDFrom(&lockedReader{r: rand.NewChaCha8(key)})
 	key[0]++
 	s.ids = &lockedReader{r: rand.NewChaCha8(key)}
-	// The backoff library draws its jitter from math/rand's global source.
-	jitter := int64(s.rng.Uint64())
-	mrand.Seed(jitter) //nolint:staticcheck // deprecated, and the only way to seed that source
-	if mrand.Int63() != mrand.New(mrand.NewSource(jitter)).Int63() {
-		fmt.Fprintln(s.log, "warning: math/rand's global source is not seeded (GODEBUG randseednop=0 is not set): the backoff's jitter, and so attempts_per_offline_hour, may differ between runs of one seed")
-	}
 
 	s.dir = cfg.Dir
 	if s.dir == "" {
@@ -263,7 +256,7 @@ func (s *sim) setup() error {
 		d.proxy = faultproxy.New(s.ts.URL)
 		d.proxy.Seed(s.rng.Uint64())
 		d.cfg = app.Config{ServerURL: d.proxy.URL(), Now: s.clock.Now, ChunkSize: chunkSize,
-			NewID: app.NewIDFrom(s.ids), NewDeviceID: s.newDeviceID,
+			NewID: app.NewIDFrom(s.ids), NewDeviceID: s.newDeviceID, Rand: jitter(s.rng.Uint64()),
 			// A new connection for every request: Go's transport then never
 			// retries a request on its own, and a seed gives the same faults.
 			HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
@@ -300,6 +293,18 @@ func (s *sim) setup() error {
 	}
 	s.logf("setup: %d devices, %d users, %d operations saved", len(s.devices), len(s.users), len(s.ledger))
 	return nil
+}
+
+// jitter is a source of retry jitter for one device's sync queue, seeded
+// with seed. Its lanes may call it at once.
+func jitter(seed uint64) func() float64 {
+	var mu sync.Mutex
+	r := rand.New(rand.NewPCG(seed, 0x7177e5))
+	return func() float64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return r.Float64()
+	}
 }
 
 // newDeviceID makes a device id from the devices' seeded source.
