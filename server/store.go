@@ -80,7 +80,9 @@ type Tx interface {
 	SetAccess(jobID string, userIDs []string) (added []string, err error)
 	// Touch gives every record hanging off or linked from a job, and their
 	// reviews, a new sequence number so that people added to the job pull
-	// them; no push answer carried their new state.
+	// them; no push answer carried their new state. So too the jobs whose
+	// review suspects they duplicate this one, and those reviews: they name
+	// the match only to people who see it.
 	Touch(jobID string) error
 	// ClearAnswered forgets which device's push answer carried the current
 	// state of these records, so that every pull includes them.

@@ -509,3 +509,45 @@ func TestDevicesThatPushedWithoutASignInAreBound(t *testing.T) {
 		t.Errorf("dana signing in as her own demo device: status %d %s", resp.StatusCode, b)
 	}
 }
+
+// A duplicate tells its creator nothing of a job he cannot see; once he is
+// put on that job, his device hears which job it is: the review and his
+// job come again in his next pull, now naming the match.
+func TestADuplicateNamesTheMatchOnceItsCreatorMaySeeIt(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	samJob, samNumber := s.samJob, s.e.stored(s.samJob).Number
+	s.e.job(s.dana, s.samCust, "alex", "Check the chair lift", "9 Mill Lane", day)
+	s.alex.pull()
+	create := s.alex.op("job", newID(), contract.ActionCreate, nil, map[string]any{
+		"title": "Compressor again", "customer_id": s.samCust, "site_address": "3 Mill Lane",
+		"scheduled_start": day.Add(3 * time.Hour).Format(time.RFC3339)})
+	if r := s.alex.must(create); !strings.Contains(r.Notice, "Suspected duplicate") {
+		t.Fatalf("alex's create: notice %q, want a suspected duplicate", r.Notice)
+	}
+	review := func() contract.Review {
+		t.Helper()
+		for _, rv := range s.alex.reviews {
+			if rv.RecordID == create.RecordID {
+				return rv
+			}
+		}
+		t.Fatalf("alex has no review of his job")
+		return contract.Review{}
+	}
+	s.alex.pull()
+	if rv, dup := review(), s.alex.rec(create.RecordID).DuplicateOf; rv.MatchID != "" || dup != contract.MatchUnseen {
+		t.Fatalf("before alex is on sam's job: review match %q, duplicate_of %q; want neither to name it", rv.MatchID, dup)
+	}
+
+	s.dana.pull()
+	s.dana.must(s.dana.op("job", samJob, contract.ActionReassign, s.dana.bases(samJob, "assignment"),
+		map[string]any{"assignee": s.e.users["alex"].ID}))
+	s.alex.pull()
+	if rv := review(); rv.MatchID != samJob || !strings.Contains(rv.Reason, samNumber) {
+		t.Errorf("alex, now on sam's job, has the review with match %q and reason %q; want %s named", rv.MatchID, rv.Reason, samNumber)
+	}
+	if got := s.alex.rec(create.RecordID).DuplicateOf; got != samJob {
+		t.Errorf("alex, now on sam's job, has his job with duplicate_of %q; want %s", got, samJob)
+	}
+}

@@ -125,6 +125,12 @@ var migrations = []string{
 		until    INTEGER NOT NULL
 	) WITHOUT ROWID;
 	CREATE INDEX login_throttle_last ON login_throttle(last_at);`,
+
+	// 4: the job a suspected duplicate's review names as its match, so that
+	// people put on that job later are sent the review again, now naming it.
+	`ALTER TABLE reviews ADD COLUMN match_id TEXT;
+	UPDATE reviews SET match_id = json_extract(CAST(doc AS TEXT), '$.match_id');
+	CREATE INDEX reviews_match ON reviews(match_id) WHERE match_id IS NOT NULL;`,
 }
 
 // migrate brings the database's schema up to date.

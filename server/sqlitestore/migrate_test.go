@@ -69,3 +69,50 @@ func TestUpgradeBindsEachDeviceToItsFirstUser(t *testing.T) {
 		}
 	}
 }
+
+// A database from before reviews kept their match finds the match of every
+// suspected duplicate it already holds, so that people put on the matched
+// job later are sent those reviews again.
+func TestUpgradeFindsTheMatchOfEachDuplicateReview(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "server.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
+		t.Fatal(err)
+	}
+	for v, m := range migrations[:3] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatalf("migration %d: %v", v+1, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations(version) VALUES (?)`, v+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, rv := range []struct{ id, doc string }{
+		{"dup", `{"id":"dup","record_id":"job-b","kind":"duplicate","match_id":"job-a"}`},
+		{"edit", `{"id":"edit","record_id":"job-a","kind":"conflict"}`},
+	} {
+		if _, err := db.Exec(`INSERT INTO reviews(id, record_id, record_type, scope, grp, status, seq, doc) VALUES (?, ?, 'job', ?, 'g', 'open', 1, ?)`,
+			rv.id, "job-b", "job-b", []byte(rv.doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	st, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for id, want := range map[string]sql.NullString{"dup": {String: "job-a", Valid: true}, "edit": {}} {
+		var got sql.NullString
+		if err := st.r.QueryRow(`SELECT match_id FROM reviews WHERE id = ?`, id).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("review %s has match %v after the upgrade, want %v", id, got, want)
+		}
+	}
+}

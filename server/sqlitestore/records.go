@@ -267,7 +267,10 @@ func (t *txn) Touch(jobID string) error {
 		}
 		return ids, rows.Err()
 	}
-	recs, err := collect(`SELECT id FROM records WHERE (scope = ?1 AND id <> ?1) OR id IN (SELECT to_id FROM links WHERE from_id = ?1) ORDER BY seq`)
+	// The job's items and linked records, and the jobs that suspect they
+	// duplicate it: how they read depends on whether the reader sees it.
+	recs, err := collect(`SELECT id FROM records WHERE (scope = ?1 AND id <> ?1) OR id IN (SELECT to_id FROM links WHERE from_id = ?1)
+		OR id IN (SELECT record_id FROM reviews WHERE match_id = ?1) ORDER BY seq`)
 	if err != nil {
 		return wrap("touch", err)
 	}
@@ -280,7 +283,7 @@ func (t *txn) Touch(jobID string) error {
 	if err := t.ClearAnswered(recs...); err != nil {
 		return err
 	}
-	rvs, err := collect(`SELECT id FROM reviews WHERE scope = ?1 ORDER BY seq`)
+	rvs, err := collect(`SELECT id FROM reviews WHERE scope = ?1 OR match_id = ?1 ORDER BY seq`)
 	if err != nil {
 		return wrap("touch", err)
 	}

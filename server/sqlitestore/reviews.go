@@ -60,8 +60,8 @@ func (t *txn) PutReview(rv *contract.Review, scope string) error {
 	if err != nil {
 		return wrap("put review", err)
 	}
-	_, err = t.exec(`INSERT INTO reviews(id, record_id, record_type, scope, grp, status, seq, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET status = excluded.status, seq = excluded.seq, doc = excluded.doc, scope = excluded.scope`,
-		rv.ID, rv.RecordID, rv.RecordType, nullable(scope), rv.Group, rv.Status, rv.Seq, b)
+	_, err = t.exec(`INSERT INTO reviews(id, record_id, record_type, scope, grp, status, seq, doc, match_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET status = excluded.status, seq = excluded.seq, doc = excluded.doc, scope = excluded.scope, match_id = excluded.match_id`,
+		rv.ID, rv.RecordID, rv.RecordType, nullable(scope), rv.Group, rv.Status, rv.Seq, b, nullable(rv.MatchID))
 	return wrap("put review", err)
 }
