@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// A database from before device ids were bound keeps working: each device
-// id is bound to the user of its oldest session, so that a user who
-// signed in with someone else's id before the upgrade does not take it.
-func TestUpgradeBindsEachDeviceToItsFirstUser(t *testing.T) {
+// databaseAt makes a server database at schema version, as a build of
+// that version left it.
+func databaseAt(t *testing.T, version int) (string, *sql.DB) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "server.db")
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
@@ -18,7 +18,7 @@ func TestUpgradeBindsEachDeviceToItsFirstUser(t *testing.T) {
 	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
 		t.Fatal(err)
 	}
-	for v, m := range migrations[:2] {
+	for v, m := range migrations[:version] {
 		if _, err := db.Exec(m); err != nil {
 			t.Fatalf("migration %d: %v", v+1, err)
 		}
@@ -26,6 +26,14 @@ func TestUpgradeBindsEachDeviceToItsFirstUser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return path, db
+}
+
+// A database from before device ids were bound keeps working: each device
+// id is bound to the user of its oldest session, so that a user who
+// signed in with someone else's id before the upgrade does not take it.
+func TestUpgradeBindsEachDeviceToItsFirstUser(t *testing.T) {
+	path, db := databaseAt(t, 2)
 	for _, u := range []string{"alex", "sam"} {
 		if _, err := db.Exec(`INSERT INTO users(id, name, role, pw_hash, created_at) VALUES (?, ?, 'technician', x'00', 0)`, u+"-id", u); err != nil {
 			t.Fatal(err)
@@ -74,22 +82,7 @@ func TestUpgradeBindsEachDeviceToItsFirstUser(t *testing.T) {
 // suspected duplicate it already holds, so that people put on the matched
 // job later are sent those reviews again.
 func TestUpgradeFindsTheMatchOfEachDuplicateReview(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "server.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
-		t.Fatal(err)
-	}
-	for v, m := range migrations[:3] {
-		if _, err := db.Exec(m); err != nil {
-			t.Fatalf("migration %d: %v", v+1, err)
-		}
-		if _, err := db.Exec(`INSERT INTO schema_migrations(version) VALUES (?)`, v+1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, db := databaseAt(t, 3)
 	for _, rv := range []struct{ id, doc string }{
 		{"dup", `{"id":"dup","record_id":"job-b","kind":"duplicate","match_id":"job-a"}`},
 		{"edit", `{"id":"edit","record_id":"job-a","kind":"conflict"}`},
