@@ -12,6 +12,7 @@ import (
 	"fieldsync/contract"
 	"fieldsync/contract/engine"
 	"fieldsync/internal/apiclient"
+	"fieldsync/internal/rawsqlite"
 	"fieldsync/server"
 
 	"github.com/google/uuid"
@@ -164,6 +165,8 @@ func BenchmarkSaveEdit(b *testing.B) {
 			slices.Sort(last)
 			b.ReportMetric(float64(percentile(first, 0.5).Nanoseconds())/1e3, "p50-queue<100-µs")
 			b.ReportMetric(float64(percentile(last, 0.5).Nanoseconds())/1e3, "p50-queue>900-µs")
+			b.StopTimer()
+			b.ReportMetric(rawsqlite.InsertRate(b), "raw-rows/s") // the machine, this moment
 		})
 	}
 }
@@ -248,6 +251,8 @@ func BenchmarkDrain(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "ops/s")
 	b.ReportMetric(elapsed.Seconds()*1e3/float64(b.N), "ms/drain")
+	b.StopTimer()
+	b.ReportMetric(rawsqlite.InsertRate(b), "raw-rows/s") // the machine, this moment
 }
 
 // BenchmarkDrainSteps drains the same 10,000 edits as BenchmarkDrain the
@@ -369,6 +374,8 @@ func BenchmarkPullInto(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
 	b.ReportMetric(elapsed.Seconds()*1e3/float64(b.N), "ms/pull")
+	b.StopTimer()
+	b.ReportMetric(rawsqlite.InsertRate(b), "raw-rows/s") // the machine, this moment
 }
 
 // BenchmarkPullIntoSteps pulls the same 10,000 records as BenchmarkPullInto
