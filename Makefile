@@ -57,7 +57,7 @@ bench:
 
 # The figures in the README come from these.
 figures:
-	go test -run '^$$' -bench BenchmarkPush -benchtime 3x -count 5 ./server
+	go test -run '^$$' -bench 'BenchmarkPush$$' -benchtime 3x -count 5 ./server
 	go test -run '^$$' -bench 'BenchmarkSaveEdit$$' -benchtime 1x -count 3 ./app
 	go test -run '^$$' -bench 'BenchmarkDrain$$|BenchmarkPullInto$$' -benchtime 1x -count 5 ./app
 	go run ./cmd/fieldsoak --devices 50 --duration 60s
