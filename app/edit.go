@@ -61,6 +61,13 @@ func (a *App) submit(op contract.Operation, photo *localstore.Photo) (*contract.
 	if err := refusal(d); err != nil {
 		return nil, err
 	}
+	if d.Outcome == contract.Held {
+		// A held edit does not show in the record's view, so a second tap
+		// would look new; the outbox knows better.
+		if again, err := a.repeats(op); err != nil || again {
+			return cur, err
+		}
+	}
 	if _, err := a.store.Save(op, photo); err != nil {
 		return nil, err
 	}
@@ -70,6 +77,32 @@ func (a *App) submit(op contract.Operation, photo *localstore.Photo) (*contract.
 		return nil, err
 	}
 	return after.View, nil
+}
+
+// repeats reports whether op only repeats the last of its record's edits
+// still waiting to go or held for review: the same action with the same
+// values, as a second tap on a button makes.
+func (a *App) repeats(op contract.Operation) (bool, error) {
+	pending, err := a.store.PendingFor(op.RecordID)
+	if err != nil {
+		return false, err
+	}
+	for i := len(pending) - 1; i >= 0; i-- {
+		p := pending[i]
+		if p.State != localstore.Queued && p.State != localstore.Held {
+			continue
+		}
+		if p.Op.Action != op.Action || len(p.Op.Values) != len(op.Values) {
+			return false, nil
+		}
+		for k, v := range op.Values {
+			if !contract.Same(p.Op.Values[k], v) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // refusal is the error for an edit the device must not save: one the rules
