@@ -49,8 +49,20 @@ type Query interface {
 	// with a sequence number above after, each in sequence order. Records
 	// whose current state was sent to device answered in a push answer are
 	// left out; "" leaves nothing out.
+	//
+	// The feed rule, which makes a pull never skip a change: once Pull or
+	// LastSeq has shown a sequence number, no write may still commit a
+	// record or review at that number or below it. A device's cursor moves
+	// past every number it was shown (and to LastSeq at the end of a
+	// pull), so a change committed later under a smaller number would never
+	// reach it. This store gets the rule from its single writer: Write
+	// transactions run one at a time and take their numbers (Tx.NextSeq)
+	// inside, so numbers commit in the order given, and LastSeq reports
+	// only committed ones. A store with concurrent writers must instead
+	// show a reader only the changes below the oldest write still running.
 	Pull(scope Scope, after int64, limit int, answered string) ([]contract.Record, []contract.Review, error)
-	// LastSeq returns the newest sequence number of any record or review.
+	// LastSeq returns the newest sequence number of any committed record or
+	// review; see Pull for the rule it keeps.
 	LastSeq() (int64, error)
 	// Matches returns records of typ with the given match key.
 	Matches(typ, key string) ([]contract.Record, error)
