@@ -44,13 +44,13 @@ crosscheck:
 	scripts/bindcheck
 
 fuzz:
-	go test -run '^$$' -fuzz '^FuzzParseRules$$' -fuzztime $(FUZZTIME) ./contract/rulebook
-	go test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./contract/engine
-	go test -run '^$$' -fuzz '^FuzzReadRecordHead$$' -fuzztime $(FUZZTIME) ./internal/wirejson
-	go test -run '^$$' -fuzz '^FuzzDecodePushRequest$$' -fuzztime $(FUZZTIME) ./internal/wirejson
-	go test -run '^$$' -fuzz '^FuzzPush$$' -fuzztime $(FUZZTIME) ./server
-	go test -run '^$$' -fuzz '^FuzzPullCursor$$' -fuzztime $(FUZZTIME) ./server
-	go test -run '^$$' -fuzz '^FuzzUploadRanges$$' -fuzztime $(FUZZTIME) ./server
+	scripts/fuzz FuzzParseRules ./contract/rulebook $(FUZZTIME)
+	scripts/fuzz FuzzDecide ./contract/engine $(FUZZTIME)
+	scripts/fuzz FuzzReadRecordHead ./internal/wirejson $(FUZZTIME)
+	scripts/fuzz FuzzDecodePushRequest ./internal/wirejson $(FUZZTIME)
+	scripts/fuzz FuzzPush ./server $(FUZZTIME)
+	scripts/fuzz FuzzPullCursor ./server $(FUZZTIME)
+	scripts/fuzz FuzzUploadRanges ./server $(FUZZTIME)
 
 bench:
 	go test -run '^$$' -bench . -benchtime 1x ./...
