@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"fieldsync/contract"
+	"fieldsync/internal/sqlitedb"
 )
 
 // ApplyPull stores one page of a pull: records as the server has them (the
@@ -14,20 +15,14 @@ func (s *Store) ApplyPull(page contract.PullResponse) error {
 	return s.syncTx(context.Background(), func(tx txn) error {
 		// The pull comes after the push of every applied operation, so the
 		// server's copy already holds them: only queued ones shape the view.
-		pending := map[string]bool{}
-		rows, err := tx.Query(`SELECT DISTINCT record_id FROM outbox WHERE state = ?`, Queued)
+		ids, err := sqlitedb.Strings(tx.Query(`SELECT DISTINCT record_id FROM outbox WHERE state = ?`, Queued))
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
+		pending := make(map[string]bool, len(ids))
+		for _, id := range ids {
 			pending[id] = true
 		}
-		rows.Close()
 		for i := range page.Records {
 			rec := &page.Records[i]
 			if pending[rec.ID] {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"fieldsync/contract"
+	"fieldsync/internal/sqlitedb"
 	"fieldsync/internal/wirejson"
 )
 
@@ -138,21 +139,16 @@ func finishApplied(tx txn, opIDs []string, copiedJSON []byte) (map[string]bool, 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(`DELETE FROM outbox WHERE op_id IN (SELECT value FROM json_each(?)) AND record_id IN (SELECT value FROM json_each(?))
-		RETURNING op_id`, ids, copiedJSON)
+	deleted, err := sqlitedb.Strings(tx.Query(`DELETE FROM outbox WHERE op_id IN (SELECT value FROM json_each(?)) AND record_id IN (SELECT value FROM json_each(?))
+		RETURNING op_id`, ids, copiedJSON))
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	done := make(map[string]bool, len(opIDs))
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
+	done := make(map[string]bool, len(deleted))
+	for _, id := range deleted {
 		done[id] = true
 	}
-	return done, rows.Err()
+	return done, nil
 }
 
 // sqlPutCopy keeps a server copy from a push answer unless the device has a

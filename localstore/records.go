@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"fieldsync/contract"
+	"fieldsync/internal/sqlitedb"
 	"fieldsync/internal/wirejson"
 )
 
@@ -258,20 +259,7 @@ func putRecord(ex querier, id string, server, view *contract.Record) error {
 
 // PendingRecords lists the records with operations still shaping their view.
 func (s *Store) PendingRecords() ([]string, error) {
-	rows, err := s.db.Query(`SELECT DISTINCT record_id FROM outbox WHERE state IN (?, ?)`, Queued, Applied)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return sqlitedb.Strings(s.db.Query(`SELECT DISTINCT record_id FROM outbox WHERE state IN (?, ?)`, Queued, Applied))
 }
 
 // Rebase recomputes the views of the given records, as when the rules or

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"fieldsync/contract"
+	"fieldsync/internal/sqlitedb"
 	"fieldsync/internal/wirejson"
 	"fieldsync/server"
 )
@@ -251,22 +252,7 @@ func (t *txn) SetAccess(jobID string, userIDs []string) ([]string, error) {
 
 func (t *txn) Touch(jobID string) error {
 	// Collect first: the rows change under an open cursor otherwise.
-	collect := func(q string) ([]string, error) {
-		rows, err := t.queryRows(q, jobID)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return nil, err
-			}
-			ids = append(ids, id)
-		}
-		return ids, rows.Err()
-	}
+	collect := func(q string) ([]string, error) { return sqlitedb.Strings(t.queryRows(q, jobID)) }
 	// The job's items and linked records, and the jobs that suspect they
 	// duplicate it: how they read depends on whether the reader sees it.
 	recs, err := collect(`SELECT id FROM records WHERE (scope = ?1 AND id <> ?1) OR id IN (SELECT to_id FROM links WHERE from_id = ?1)
