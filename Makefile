@@ -10,7 +10,7 @@ export LANG := en_US.UTF-8
 FUZZTIME ?= 10s
 GO_FILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: demo demo-server test setup check unit uiheadless crosscheck fuzz bench figures server screenshots
+.PHONY: demo demo-server test test-steps test-pg setup check unit uiheadless crosscheck fuzz bench figures server screenshots
 
 demo: setup
 	scripts/demo
@@ -22,8 +22,22 @@ demo-server: setup
 # test: formatting, vet, every unit and end-to-end test under the race
 # detector (the UI's too, on Fyne's headless driver), the phone
 # cross-compile check, each fuzz target for $(FUZZTIME), and one pass of
-# each benchmark.
-test: setup check unit uiheadless crosscheck fuzz bench
+# each benchmark. All of it runs beside one throwaway PostgreSQL cluster
+# (scripts/withpg), so PostgreSQL tests run and must pass rather than skip;
+# the cluster is stopped and removed at the end, also when a step fails.
+# (Even make -n test starts and stops that cluster, as make runs every
+# $(MAKE) line; the steps themselves are only printed.)
+test: setup
+	scripts/withpg $(MAKE) --no-print-directory test-steps
+
+test-steps: check unit uiheadless crosscheck fuzz bench
+
+# The tests of some packages, PostgreSQL ones included, against a
+# throwaway cluster: make test-pg PKGS=./server/...
+# (make unit and the others on their own skip PostgreSQL tests.)
+PKGS ?= ./...
+test-pg: setup
+	scripts/withpg go test -race -count=1 $(PKGS)
 
 setup:
 	@scripts/setup
