@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -109,10 +110,21 @@ func (e *env) answeredTo(id string) string {
 	return dev.String
 }
 
+// parseSeq reads the sequence number a cursor of the SQLite store stands
+// for: its positions are sequence numbers, with epoch 0, and it refuses
+// cursors with another epoch.
+func parseSeq(cursor string) (int64, error) {
+	p, err := server.ParseCursor(cursor)
+	if err == nil && p.Epoch != 0 {
+		err = fmt.Errorf("cursor %q has epoch %d, which this store never gives", cursor, p.Epoch)
+	}
+	return p.Seq, err
+}
+
 // seqOf reads the sequence number a pull cursor stands for.
 func seqOf(t testing.TB, cursor string) int64 {
 	t.Helper()
-	n, err := server.ParseCursor(cursor)
+	n, err := parseSeq(cursor)
 	if err != nil {
 		t.Fatalf("cursor %q: %v", cursor, err)
 	}

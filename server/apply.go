@@ -19,20 +19,19 @@ func (a *applier) applyBatch(actor engine.Actor, ops []contract.Operation) (cont
 	}
 	for i := range ops {
 		op := &ops[i]
+		if err := a.tx.BeginOp(); err != nil {
+			return none, err
+		}
 		res, err := a.apply(actor, op)
 		if err != nil {
-			a.s.log.Error("apply operation", "op", op.ID, "type", op.RecordType, "action", op.Action, "err", err)
+			a.failed = append(a.failed, opFailure{op: op, err: err})
 			res = contract.Result{OpID: op.ID, RecordType: op.RecordType, RecordID: op.RecordID, Outcome: contract.Refused,
 				Code: contract.CodeInternal, Message: "The server could not apply this change; nothing of it was kept. It will be tried again.", Retry: true}
 		}
 		if err := a.endOp(err != nil); err != nil {
 			return none, err
 		}
-		a.s.metrics.ops.WithLabelValues(string(res.Outcome)).Inc()
 		results[i] = res
-	}
-	if err := a.send(&a.batch); err != nil {
-		return none, err
 	}
 	copies, err := a.copies(actor)
 	if err != nil {
@@ -90,10 +89,9 @@ func (a *applier) apply(actor engine.Actor, op *contract.Operation) (contract.Re
 		return res, nil // not kept: a later try may go through
 	}
 	if _, ok := contract.ValidUUID(op.ID); ok {
-		sr := StoredResult{OpID: op.ID, UserID: actor.UserID, Result: res, At: a.now}
-		a.op.results = append(a.op.results, sr)
-		a.results[op.ID] = &sr
-		a.op.ids = append(a.op.ids, op.ID)
+		if err := a.putResult(StoredResult{OpID: op.ID, UserID: actor.UserID, Result: res, At: a.now}); err != nil {
+			return contract.Result{}, err
+		}
 	}
 	return res, nil
 }
@@ -193,11 +191,7 @@ func (a *applier) visible(actor engine.Actor, rec *contract.Record) (bool, error
 	if a.s.engine.CanSee(actor, rec, parent) {
 		return true, nil
 	}
-	db, err := a.db()
-	if err != nil {
-		return false, err
-	}
-	return db.SeesThrough(actor.UserID, rec.ID)
+	return a.tx.SeesThrough(actor.UserID, rec.ID)
 }
 
 // txDirectory answers the engine's questions from the transaction.

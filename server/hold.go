@@ -12,16 +12,12 @@ import (
 // the item when there is none, and marks the record as needing review.
 func (a *applier) hold(actor engine.Actor, op *contract.Operation, dec engine.Decision) (*contract.Review, error) {
 	on := dec.ReviewOn
-	db, err := a.db()
-	if err != nil {
-		return nil, err
-	}
-	rv, err := db.OpenReview(on.ID, dec.Group)
+	rv, err := a.tx.OpenReview(on.ID, dec.Group)
 	if err != nil {
 		return nil, err
 	}
 	if rv == nil {
-		last, err := db.LastChange(on.ID, dec.Group)
+		last, err := a.tx.LastChange(on.ID, dec.Group)
 		if err != nil {
 			return nil, err
 		}
@@ -50,18 +46,17 @@ func (a *applier) hold(actor engine.Actor, op *contract.Operation, dec engine.De
 }
 
 func (a *applier) putReview(rv *contract.Review) error {
-	db, err := a.db()
-	if err != nil {
-		return err
-	}
 	scope := ""
 	if rec, err := a.record(rv.RecordID); err != nil {
 		return err
 	} else if rec != nil {
 		scope = a.s.index(rec).Scope
 	}
-	rv.Seq = db.NextSeq()
-	return db.PutReview(rv, scope)
+	var err error
+	if rv.Seq, err = a.tx.NextSeq(); err != nil {
+		return err
+	}
+	return a.tx.PutReview(rv, scope)
 }
 
 // reason says in plain words why a review item exists.

@@ -53,9 +53,11 @@ func madeIDs(t *testing.T, opts server.Options) []string {
 		for _, rr := range srv.Rules().Records {
 			types = append(types, rr.Type)
 		}
-		if recs, _, err = q.Pull(server.Scope{Types: types}, 0, 1000, ""); err != nil {
+		page, err := q.Pull(server.Scope{Types: types}, server.Position{}, 1000, "")
+		if err != nil {
 			return err
 		}
+		recs = page.Records
 		ops := map[string]bool{} // an operation changes one or more fields
 		for _, rec := range recs {
 			changes, err := q.Changes(rec.ID)

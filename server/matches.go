@@ -69,11 +69,7 @@ func (s *Server) open(rec *contract.Record) bool {
 func (a *applier) created(actor engine.Actor, rec *contract.Record) (*contract.Review, string, error) {
 	rr := a.s.rules.Record(rec.Type)
 	if rr.Number != "" {
-		db, err := a.db()
-		if err != nil {
-			return nil, "", err
-		}
-		n, err := db.NextNumber(rr.Number)
+		n, err := a.tx.NextNumber(rr.Number)
 		if err != nil {
 			return nil, "", err
 		}
@@ -84,11 +80,12 @@ func (a *applier) created(actor engine.Actor, rec *contract.Record) (*contract.R
 	if key == "" || lg == nil {
 		return nil, "", nil
 	}
-	db, err := a.db()
-	if err != nil {
+	// Two creates with the same key at once: the second waits here for the
+	// first, and then finds it.
+	if err := a.tx.LockMatch(rec.Type, key); err != nil {
 		return nil, "", err
 	}
-	others, err := db.Matches(rec.Type, key)
+	others, err := a.tx.Matches(rec.Type, key)
 	if err != nil {
 		return nil, "", err
 	}

@@ -175,10 +175,7 @@ func (s *Server) markContentReady(r *http.Request, c *caller, id string) error {
 		next.ContentReady = true
 		op := &contract.Operation{ID: "upload:" + id, DeviceID: c.actor.DeviceID, DeviceTime: s.now().UTC()}
 		a := s.newApplier(tx)
-		if err := a.save(rec, next, op, c.actor, nil, "Photo content uploaded."); err != nil {
-			return err
-		}
-		return a.send(&a.op)
+		return a.save(rec, next, op, c.actor, nil, "Photo content uploaded.")
 	})
 }
 

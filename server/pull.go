@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,30 +11,51 @@ import (
 	"fieldsync/contract"
 )
 
-// Cursors are opaque to devices: "c" and the base64 of the last sequence
-// number seen. The empty cursor is the start.
-func encodeCursor(seq int64) string {
-	return "c" + base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(seq, 10)))
+// Cursors are opaque to devices: "c" and the base64 of the last position
+// seen, its sequence number alone when its epoch is 0 (as every cursor of
+// a store with one writer is, and as cursors were before epochs) and
+// "epoch.seq" otherwise. The empty cursor is the start.
+func encodeCursor(p Position) string {
+	text := strconv.FormatInt(p.Seq, 10)
+	if p.Epoch != 0 {
+		text = strconv.FormatInt(p.Epoch, 10) + "." + text
+	}
+	return "c" + base64.RawURLEncoding.EncodeToString([]byte(text))
 }
 
 // ParseCursor reads a pull cursor.
-func ParseCursor(c string) (int64, error) {
+func ParseCursor(c string) (Position, error) {
 	if c == "" {
-		return 0, nil
+		return Position{}, nil
 	}
+	bad := fmt.Errorf("cursor %q is not one this server gave out", clip(c))
 	rest, ok := strings.CutPrefix(c, "c")
-	if !ok || len(rest) > 28 {
-		return 0, fmt.Errorf("cursor %q is not one this server gave out", clip(c))
+	if !ok || len(rest) > 56 {
+		return Position{}, bad
 	}
 	b, err := base64.RawURLEncoding.DecodeString(rest)
 	if err != nil {
-		return 0, fmt.Errorf("cursor %q is not one this server gave out", clip(c))
+		return Position{}, bad
 	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil || n < 0 || strconv.FormatInt(n, 10) != string(b) {
-		return 0, fmt.Errorf("cursor %q is not one this server gave out", clip(c))
+	epoch, seq, two := strings.Cut(string(b), ".")
+	if !two {
+		epoch, seq = "0", epoch
 	}
-	return n, nil
+	var p Position
+	if p.Epoch, ok = number(epoch); !ok {
+		return Position{}, bad
+	}
+	if p.Seq, ok = number(seq); !ok || two && p.Epoch == 0 {
+		return Position{}, bad
+	}
+	return p, nil
+}
+
+// number reads a whole number of 0 or more written the way encodeCursor
+// writes it.
+func number(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n >= 0 && strconv.FormatInt(n, 10) == s
 }
 
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -62,49 +84,32 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	var page contract.PullResponse
 	if err := s.store.Read(r.Context(), func(q Query) error {
-		recs, rvs, err := q.Pull(s.scope(c.actor), after, limit+1, answered)
+		feed, err := q.Pull(s.scope(c.actor), after, limit, answered)
 		if err != nil {
 			return err
 		}
-		page = mergePage(recs, rvs, after, limit)
+		page = contract.PullResponse{Records: feed.Records, Reviews: feed.Reviews, More: feed.More, Cursor: encodeCursor(feed.Last)}
 		if err := s.hideMatches(q, c.actor, page.Records, page.Reviews); err != nil {
 			return err
 		}
 		if page.More {
 			return nil
 		}
-		// Everything this caller may see up to the newest change was sent
-		// or left out on purpose: the cursor moves past it all, so that the
-		// next pull does not walk what was left out again.
-		last, err := q.LastSeq()
-		if err == nil && last > after {
-			page.Cursor = encodeCursor(last)
+		// Everything this caller may see up to the head of the feed was
+		// sent or left out on purpose: the cursor moves past it all, so
+		// that the next pull does not walk what was left out again.
+		head, err := q.Head()
+		if err == nil && feed.Last.Before(head) {
+			page.Cursor = encodeCursor(head)
 		}
 		return err
 	}); err != nil {
+		if errors.Is(err, ErrUnknownPosition) {
+			writeError(w, http.StatusBadRequest, contract.CodeInvalid, fmt.Sprintf("cursor %q is not one this server gave out", clip(r.URL.Query().Get("cursor"))))
+			return
+		}
 		s.storeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, page)
-}
-
-// mergePage takes the first limit entries of two lists in sequence order.
-func mergePage(recs []contract.Record, rvs []contract.Review, after int64, limit int) contract.PullResponse {
-	out := contract.PullResponse{Records: []contract.Record{}, Reviews: []contract.Review{}}
-	last := after
-	i, j := 0, 0
-	for i+j < limit && (i < len(recs) || j < len(rvs)) {
-		if j >= len(rvs) || i < len(recs) && recs[i].Seq < rvs[j].Seq {
-			out.Records = append(out.Records, recs[i])
-			last = recs[i].Seq
-			i++
-		} else {
-			out.Reviews = append(out.Reviews, rvs[j])
-			last = rvs[j].Seq
-			j++
-		}
-	}
-	out.More = i < len(recs) || j < len(rvs)
-	out.Cursor = encodeCursor(last)
-	return out
 }

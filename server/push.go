@@ -101,8 +101,11 @@ func (s *Server) Push(ctx context.Context, actor engine.Actor, ops []contract.Op
 // the store was given it (nil elsewhere), for the answer to reuse.
 func (s *Server) push(ctx context.Context, actor engine.Actor, ops []contract.Operation, copies bool) (contract.PushResponse, [][]byte, error) {
 	start := time.Now()
-	var out contract.PushResponse
-	var docs [][]byte
+	var (
+		out    contract.PushResponse
+		docs   [][]byte
+		failed []opFailure
+	)
 	err := s.store.Write(ctx, func(tx Tx) error {
 		a := s.newApplier(tx)
 		if copies {
@@ -116,8 +119,20 @@ func (s *Server) push(ctx context.Context, actor engine.Actor, ops []contract.Op
 		for i := range out.Results {
 			docs[i] = a.resultDoc(&out.Results[i])
 		}
+		failed = a.failed
 		return nil
 	})
 	s.metrics.pushSeconds.Observe(time.Since(start).Seconds())
-	return out, docs, err
+	if err != nil {
+		return out, docs, err
+	}
+	// Counted and logged once the batch is stored: the store may have run
+	// it more than once.
+	for _, f := range failed {
+		s.log.Error("apply operation", "op", f.op.ID, "type", f.op.RecordType, "action", f.op.Action, "err", f.err)
+	}
+	for i := range out.Results {
+		s.metrics.ops.WithLabelValues(string(out.Results[i].Outcome)).Inc()
+	}
+	return out, docs, nil
 }

@@ -41,11 +41,7 @@ func (a *applier) resolve(actor engine.Actor, op *contract.Operation) (contract.
 			return refused(op, contract.CodeBadValue, "a resolve carries choice, entry and values: %v", err), nil
 		}
 	}
-	db, err := a.db()
-	if err != nil {
-		return contract.Result{}, err
-	}
-	rv, err := db.Review(op.RecordID)
+	rv, err := a.tx.Review(op.RecordID)
 	if err != nil {
 		return contract.Result{}, err
 	}
@@ -191,11 +187,7 @@ func (a *applier) deviceValues(rec *contract.Record, rv *contract.Review, entry 
 	vals["voided"] = contract.Bool(false)
 	if m := rr.Machine; m != nil {
 		if _, ok := vals[m.Field]; !ok {
-			db, err := a.db()
-			if err != nil {
-				return nil, err
-			}
-			last, err := db.LastChange(rec.ID, rr.StatusGroup().Name)
+			last, err := a.tx.LastChange(rec.ID, rr.StatusGroup().Name)
 			if err != nil {
 				return nil, err
 			}
@@ -241,11 +233,7 @@ func (a *applier) merge(actor engine.Actor, op *contract.Operation, dup *contrac
 			}
 		}
 	}
-	db, err := a.db()
-	if err != nil {
-		return nil, nil, "", err
-	}
-	items, err := db.Items(dup.ID)
+	items, err := a.tx.Items(dup.ID)
 	if err != nil {
 		return nil, nil, "", err
 	}

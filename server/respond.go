@@ -42,6 +42,12 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusServiceUnavailable, contract.CodeUnavailable, "the server is busy; try again shortly")
 		return
 	}
+	if errors.Is(err, ErrUnavailable) {
+		s.log.Error("store", "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, contract.CodeUnavailable, "the server cannot reach its database; nothing was applied, try again shortly")
+		return
+	}
 	if errors.Is(err, context.Canceled) {
 		return // the client went away
 	}

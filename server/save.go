@@ -11,11 +11,13 @@ import (
 // save stores rec (a new record when before is nil) with a new sequence
 // number, its change-log rows and who may see it.
 func (a *applier) save(before, rec *contract.Record, op *contract.Operation, actor engine.Actor, changes []engine.FieldChange, note string) error {
-	rec.Seq = a.tx.NextSeq()
+	var err error
+	if rec.Seq, err = a.tx.NextSeq(); err != nil {
+		return err
+	}
 	rec.UpdatedAt = a.now
 	var parent *contract.Record
 	if rec.ParentID != "" {
-		var err error
 		if parent, err = a.record(rec.ParentID); err != nil {
 			return err
 		}
@@ -39,9 +41,9 @@ func (a *applier) save(before, rec *contract.Record, op *contract.Operation, act
 		answered = a.device
 		a.copied = append(a.copied, rec.ID)
 	}
-	a.op.records = append(a.op.records, RecordWrite{Record: rec, Index: ix, Stored: stored, Answered: answered})
-	a.records[rec.ID] = rec
-	a.op.ids = append(a.op.ids, rec.ID)
+	if err := a.putRecord(RecordWrite{Record: rec, Index: ix, Stored: stored, Answered: answered}); err != nil {
+		return err
+	}
 	rows := make([]contract.Change, 0, len(changes))
 	for _, c := range changes {
 		rows = append(rows, contract.Change{RecordType: rec.Type, RecordID: rec.ID, OpID: op.ID, UserID: actor.UserID,
@@ -52,7 +54,9 @@ func (a *applier) save(before, rec *contract.Record, op *contract.Operation, act
 		rows = append(rows, contract.Change{RecordType: rec.Type, RecordID: rec.ID, OpID: op.ID, UserID: actor.UserID,
 			DeviceID: op.DeviceID, DeviceTime: op.DeviceTime, ServerTime: a.now, Note: note})
 	}
-	a.op.changes = append(a.op.changes, rows...)
+	if err := a.tx.AddChanges(rows); err != nil {
+		return err
+	}
 	if before != nil && !a.touchesRefs(rec, changes) && slices.Equal(before.PastOwners, rec.PastOwners) {
 		return nil // nobody joined or left it
 	}
@@ -81,11 +85,7 @@ func (a *applier) grant(before, rec *contract.Record) error {
 	if before != nil && slices.Equal(people, a.s.people(before)) {
 		return nil
 	}
-	db, err := a.db()
-	if err != nil {
-		return err
-	}
-	added, err := db.SetAccess(rec.ID, people)
+	added, err := a.tx.SetAccess(rec.ID, people)
 	if err != nil || len(added) == 0 {
 		return err
 	}
@@ -96,5 +96,5 @@ func (a *applier) grant(before, rec *contract.Record) error {
 			delete(a.records, id)
 		}
 	}
-	return db.Touch(rec.ID)
+	return a.tx.Touch(rec.ID)
 }

@@ -46,7 +46,6 @@ type Server struct {
 	rulesJSON json.RawMessage // the rules as /v1/rules sends them
 	mux       *http.ServeMux
 	metrics   *metrics
-	cache     *recordCache
 }
 
 // New returns a server over opts.Store.
@@ -85,7 +84,6 @@ func New(opts Options) (*Server, error) {
 	s.blobs = blobs
 	s.engine = engine.New(s.rules)
 	s.metrics = newMetrics()
-	s.cache = newRecordCache(50000)
 	s.routes()
 	return s, nil
 }

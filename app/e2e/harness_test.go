@@ -322,9 +322,10 @@ func (w *world) items(job string) map[string][]contract.Record {
 func (w *world) all() []contract.Record {
 	w.t.Helper()
 	var recs []contract.Record
-	w.read(func(q server.Query) (err error) {
-		recs, _, err = q.Pull(server.Scope{Types: w.srv.Rules().RecordTypes()}, 0, 1<<30, "")
-		return
+	w.read(func(q server.Query) error {
+		page, err := q.Pull(server.Scope{Types: w.srv.Rules().RecordTypes()}, server.Position{}, 1<<30, "")
+		recs = page.Records
+		return err
 	})
 	return recs
 }

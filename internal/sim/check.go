@@ -84,7 +84,8 @@ func (s *sim) loadServer() (*serverState, error) {
 		opIDs = append(opIDs, e.op.ID)
 	}
 	err := s.store.Read(s.ctx, func(q server.Query) error {
-		recs, _, err := q.Pull(all, 0, 1<<30, "")
+		page, err := q.Pull(all, server.Position{}, 1<<30, "")
+		recs := page.Records
 		if err != nil {
 			return err
 		}

@@ -34,9 +34,11 @@ func (s *sim) checkConverged(srv *serverState, devs map[*device]*deviceState) er
 		var rvs []contract.Review
 		sc := s.scope(d.user)
 		if err := s.store.Read(s.ctx, func(q server.Query) (err error) {
-			if recs, _, err = q.Pull(sc, 0, 1<<30, ""); err != nil {
+			page, err := q.Pull(sc, server.Position{}, 1<<30, "")
+			if err != nil {
 				return err
 			}
+			recs = page.Records
 			rvs, err = q.Reviews(sc, false)
 			return err
 		}); err != nil {

@@ -48,7 +48,7 @@ func (q query) changes(where string, args ...any) ([]contract.Change, error) {
 	return out, wrap("changes", rows.Err())
 }
 
-func (t *txn) AddChanges(changes []contract.Change) error {
+func (t *txn) addChanges(changes []contract.Change) error {
 	for len(changes) > 0 {
 		part := changes[:min(len(changes), perStatement)]
 		changes = changes[len(part):]
@@ -57,7 +57,7 @@ func (t *txn) AddChanges(changes []contract.Change) error {
 			args = append(args, c.RecordType, idKey(c.RecordID), c.OpID, c.UserID, c.DeviceID, c.DeviceTime.UnixNano(), c.ServerTime.UnixNano(),
 				c.Group, c.Field, []byte(c.Old), []byte(c.New), c.Note)
 		}
-		_, err := t.exec(`INSERT INTO changes(record_type, record_id, op_id, user_id, device_id, device_time, server_time, grp, field, old, new, note)
+		_, err := t.raw().exec(`INSERT INTO changes(record_type, record_id, op_id, user_id, device_id, device_time, server_time, grp, field, old, new, note)
 			VALUES `+valuesRows(len(part), 12), args...)
 		if err != nil {
 			return wrap("add changes", err)
@@ -115,7 +115,7 @@ func (q query) Result(opID string) (*server.StoredResult, error) {
 	return sr, wrap("result", json.Unmarshal(b, &sr.Result))
 }
 
-func (t *txn) PutResults(rs []server.StoredResult) error {
+func (t *txn) putResults(rs []server.StoredResult) error {
 	for len(rs) > 0 {
 		part := rs[:min(len(rs), perStatement)]
 		rs = rs[len(part):]
@@ -130,7 +130,7 @@ func (t *txn) PutResults(rs []server.StoredResult) error {
 			}
 			args = append(args, idKey(r.OpID), r.UserID, r.At.UnixNano(), b)
 		}
-		if _, err := t.exec(`INSERT INTO ops(op_id, user_id, at, result) VALUES `+valuesRows(len(part), 4), args...); err != nil {
+		if _, err := t.raw().exec(`INSERT INTO ops(op_id, user_id, at, result) VALUES `+valuesRows(len(part), 4), args...); err != nil {
 			return wrap("put results", err)
 		}
 	}

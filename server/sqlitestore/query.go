@@ -9,6 +9,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"fieldsync/contract"
+	"fieldsync/internal/writebehind"
+	"fieldsync/server"
 )
 
 // stmtCache keeps one prepared statement per SQL text for a pool: parsing
@@ -66,9 +70,24 @@ type query struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	stmts *stmtCache
+	// flush, in a write transaction, sends the writes waiting in memory
+	// before a statement that must see them.
+	flush func() error
+}
+
+// raw returns q without its flush, for statements that never need the
+// waiting writes: those on tables they do not touch, and their own.
+func (q query) raw() query {
+	q.flush = nil
+	return q
 }
 
 func (q query) exec(text string, args ...any) (sql.Result, error) {
+	if q.flush != nil {
+		if err := q.flush(); err != nil {
+			return nil, err
+		}
+	}
 	if st := q.stmts.lookup(text); st != nil {
 		return q.tx.StmtContext(q.ctx, st).ExecContext(q.ctx, args...)
 	}
@@ -76,46 +95,88 @@ func (q query) exec(text string, args ...any) (sql.Result, error) {
 }
 
 func (q query) queryRows(text string, args ...any) (*sql.Rows, error) {
+	if q.flush != nil {
+		if err := q.flush(); err != nil {
+			return nil, err
+		}
+	}
 	if st := q.stmts.lookup(text); st != nil {
 		return q.tx.StmtContext(q.ctx, st).QueryContext(q.ctx, args...)
 	}
 	return q.tx.QueryContext(q.ctx, text, args...)
 }
 
-func (q query) queryRow(text string, args ...any) *sql.Row {
+// row is one row of a result, as *sql.Row gives it.
+type row interface{ Scan(dest ...any) error }
+
+// errRow is a row that could not be read.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// queryRow runs a statement that returns one row. In a write transaction
+// it sends the waiting writes first; an error doing so shows when the row
+// is scanned.
+func (q query) queryRow(text string, args ...any) row {
+	if q.flush != nil {
+		if err := q.flush(); err != nil {
+			return errRow{err}
+		}
+	}
 	if st := q.stmts.lookup(text); st != nil {
 		return q.tx.StmtContext(q.ctx, st).QueryRowContext(q.ctx, args...)
 	}
 	return q.tx.QueryRowContext(q.ctx, text, args...)
 }
 
-// txn is a write transaction: the server.Tx that Write hands out.
+// txn is a write transaction: the server.Tx that Write hands out. Its
+// plain writes wait in buf and go to the database in multi-row statements.
 type txn struct {
 	query
-	s           *Store
-	afterCommit []func()
+	s   *Store
+	buf *writebehind.Buffer
+	// read holds the records this transaction read from the database, to
+	// cache once it commits; touched says it renumbered records, which
+	// leaves every cached copy stale.
+	read    map[string]*contract.Record
+	touched bool
 }
 
-func (t *txn) AfterCommit(fn func()) { t.afterCommit = append(t.afterCommit, fn) }
+func (t *txn) BeginOp() error        { return t.buf.BeginOp() }
+func (t *txn) EndOp(keep bool) error { return t.buf.EndOp(keep) }
 
-// Savepoints here never nest, so one name serves them all and their
-// statements stay prepared.
-func (t *txn) Savepoint() error {
-	_, err := t.exec("SAVEPOINT op")
+func (t *txn) PutRecords(ws []server.RecordWrite) error            { return t.buf.PutRecords(ws) }
+func (t *txn) AddChanges(changes []contract.Change) error          { return t.buf.AddChanges(changes) }
+func (t *txn) PutResults(rs []server.StoredResult) error           { return t.buf.PutResults(rs) }
+func (t *txn) Claim(opIDs []string) ([]server.StoredResult, error) { return t.Results(opIDs) }
+
+// LockMatch has nothing to do: write transactions run one at a time.
+func (t *txn) LockMatch(typ, key string) error { return nil }
+
+// sink sends the buffer's writes on the transaction. Savepoints here never
+// nest, so one name serves them all and their statements stay prepared.
+type sink struct{ t *txn }
+
+func (k sink) PutRecords(ws []server.RecordWrite) error  { return k.t.putRecords(ws) }
+func (k sink) AddChanges(cs []contract.Change) error     { return k.t.addChanges(cs) }
+func (k sink) PutResults(rs []server.StoredResult) error { return k.t.putResults(rs) }
+
+func (k sink) Savepoint() error {
+	_, err := k.t.raw().exec("SAVEPOINT op")
 	return wrap("savepoint", err)
 }
 
-func (t *txn) RollbackTo() error {
-	_, err := t.exec("ROLLBACK TO op")
+func (k sink) RollbackTo() error {
+	_, err := k.t.raw().exec("ROLLBACK TO op")
 	return wrap("rollback to savepoint", err)
 }
 
-func (t *txn) Release() error {
-	_, err := t.exec("RELEASE op")
+func (k sink) Release() error {
+	_, err := k.t.raw().exec("RELEASE op")
 	return wrap("release savepoint", err)
 }
 
-func (q query) doc(r *sql.Row, v any) (bool, error) {
+func (q query) doc(r row, v any) (bool, error) {
 	var b []byte
 	if err := r.Scan(&b); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {

@@ -87,38 +87,102 @@ func scopeClause(sc server.Scope, args *[]any) string {
 	return "(" + strings.Join(parts, " OR ") + ")"
 }
 
-func (q query) Pull(sc server.Scope, after int64, limit int, answered string) ([]contract.Record, []contract.Review, error) {
-	args := []any{after}
+func (q query) Pull(sc server.Scope, after server.Position, limit int, answered string) (server.FeedPage, error) {
+	if after.Epoch != 0 {
+		return server.FeedPage{}, fmt.Errorf("pull after %+v: %w", after, server.ErrUnknownPosition)
+	}
+	args := []any{after.Seq}
 	where := scopeClause(sc, &args)
-	args = append(args, limit)
+	args = append(args, limit+1)
 	// Walk the sequence index in order and stop at the limit, rather than
 	// collect and sort everything visible for every page.
 	recArgs, recWhere := args, where
 	if answered != "" {
-		recArgs = append(append([]any{after}, args[1:len(args)-1]...), answered, limit)
+		recArgs = append(append([]any{after.Seq}, args[1:len(args)-1]...), answered, limit+1)
 		recWhere = "(" + where + ") AND answered IS NOT ?"
 	}
 	recs, err := q.records("pull records", `SELECT doc FROM (SELECT doc, type, scope, id AS rid, seq, answered FROM records INDEXED BY records_seq WHERE seq > ?) WHERE `+recWhere+` ORDER BY seq LIMIT ?`, recArgs...)
 	if err != nil {
-		return nil, nil, err
+		return server.FeedPage{}, err
 	}
 	rvs, err := q.reviews("pull reviews", `SELECT doc FROM (SELECT doc, record_type AS type, scope, record_id AS rid, seq FROM reviews INDEXED BY reviews_seq WHERE seq > ?) WHERE `+where+` ORDER BY seq LIMIT ?`, args...)
-	return recs, rvs, err
+	if err != nil {
+		return server.FeedPage{}, err
+	}
+	return mergePage(recs, rvs, after, limit), nil
 }
 
-func (q query) LastSeq() (int64, error) {
+// mergePage takes the first limit entries of two lists in sequence order:
+// with one writer, a position is its sequence number.
+func mergePage(recs []contract.Record, rvs []contract.Review, after server.Position, limit int) server.FeedPage {
+	out := server.FeedPage{Records: []contract.Record{}, Reviews: []contract.Review{}, Last: after}
+	i, j := 0, 0
+	for i+j < limit && (i < len(recs) || j < len(rvs)) {
+		if j >= len(rvs) || i < len(recs) && recs[i].Seq < rvs[j].Seq {
+			out.Records = append(out.Records, recs[i])
+			out.Last = server.Position{Seq: recs[i].Seq}
+			i++
+		} else {
+			out.Reviews = append(out.Reviews, rvs[j])
+			out.Last = server.Position{Seq: rvs[j].Seq}
+			j++
+		}
+	}
+	out.More = i < len(recs) || j < len(rvs)
+	return out
+}
+
+func (q query) Head() (server.Position, error) {
 	var seq int64
 	err := q.queryRow(`SELECT MAX(COALESCE((SELECT MAX(seq) FROM records), 0), COALESCE((SELECT MAX(seq) FROM reviews), 0))`).Scan(&seq)
-	return seq, wrap("last sequence", err)
+	return server.Position{Seq: seq}, wrap("feed head", err)
 }
 
 func (q query) Matches(typ, key string) ([]contract.Record, error) {
 	return q.records("matches", `SELECT doc FROM records WHERE type = ? AND match_key = ? ORDER BY seq`, typ, key)
 }
 
-func (t *txn) NextSeq() int64 {
+// Record returns the record as this transaction last wrote it, or as the
+// last committed write left it (cached), or reads it.
+func (t *txn) Record(id string) (*contract.Record, error) {
+	if rec, ok := t.buf.Written(id); ok {
+		return rec, nil
+	}
+	if rec, ok := t.s.cache.get(id); ok && !t.touched {
+		return rec, nil
+	}
+	rec, err := t.raw().Record(id)
+	if rec != nil {
+		t.read[id] = rec
+	}
+	return rec, err
+}
+
+// RecordsByID returns the records among ids as Record would, reading
+// those it does not know in one statement.
+func (t *txn) RecordsByID(ids []string) ([]contract.Record, error) {
+	var out []contract.Record
+	var missing []string
+	for _, id := range ids {
+		if rec, ok := t.buf.Written(id); ok {
+			out = append(out, *rec)
+		} else if rec, ok := t.s.cache.get(id); ok && !t.touched {
+			out = append(out, *rec)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	recs, err := t.raw().RecordsByID(missing)
+	for i := range recs {
+		t.read[recs[i].ID] = &recs[i]
+	}
+	return append(out, recs...), err
+}
+
+// NextSeq takes the next number of the one writer's sequence.
+func (t *txn) NextSeq() (int64, error) {
 	t.s.seq++
-	return t.s.seq
+	return t.s.seq, nil
 }
 
 func (t *txn) NextNumber(prefix string) (string, error) {
@@ -131,7 +195,7 @@ func (t *txn) NextNumber(prefix string) (string, error) {
 	return fmt.Sprintf("%s%d", prefix, n), nil
 }
 
-func (t *txn) PutRecords(ws []server.RecordWrite) error {
+func (t *txn) putRecords(ws []server.RecordWrite) error {
 	// Records whose index columns stay as they are change only their
 	// document and sequence: an update that leaves the other indexes alone.
 	var fresh, stored []server.RecordWrite
@@ -153,7 +217,7 @@ func (t *txn) PutRecords(ws []server.RecordWrite) error {
 			}
 			args = append(args, w.Record.ID, w.Record.Seq, b, nullable(w.Answered))
 		}
-		res, err := t.exec(`UPDATE records SET seq = v.column2, doc = v.column3, answered = v.column4 FROM (VALUES `+valuesRows(len(part), 4)+`) AS v WHERE records.id = v.column1`, args...)
+		res, err := t.raw().exec(`UPDATE records SET seq = v.column2, doc = v.column3, answered = v.column4 FROM (VALUES `+valuesRows(len(part), 4)+`) AS v WHERE records.id = v.column1`, args...)
 		if err != nil {
 			return wrap("put records", err)
 		}
@@ -173,7 +237,7 @@ func (t *txn) PutRecords(ws []server.RecordWrite) error {
 			}
 			args = append(args, w.Record.ID, w.Record.Type, nullable(w.Index.Scope), nullable(w.Index.MatchKey), nullable(w.Record.Number), w.Record.Seq, b, nullable(w.Answered))
 		}
-		_, err := t.exec(`INSERT INTO records(id, type, scope, match_key, number, seq, doc, answered) VALUES `+valuesRows(len(part), 8)+`
+		_, err := t.raw().exec(`INSERT INTO records(id, type, scope, match_key, number, seq, doc, answered) VALUES `+valuesRows(len(part), 8)+`
 			ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, match_key = excluded.match_key, number = excluded.number, seq = excluded.seq, doc = excluded.doc, answered = excluded.answered`, args...)
 		if err != nil {
 			return wrap("put records", err)
@@ -201,13 +265,13 @@ func (t *txn) putLinks(ws []server.RecordWrite) error {
 	if len(from) == 0 {
 		return nil
 	}
-	if _, err := t.exec(`DELETE FROM links WHERE from_id IN (`+inList(len(from))+`)`, from...); err != nil {
+	if _, err := t.raw().exec(`DELETE FROM links WHERE from_id IN (`+inList(len(from))+`)`, from...); err != nil {
 		return wrap("put record links", err)
 	}
 	for len(pairs) > 0 {
 		part := pairs[:min(len(pairs), 2*perStatement)]
 		pairs = pairs[len(part):]
-		if _, err := t.exec(`INSERT OR IGNORE INTO links(from_id, to_id) VALUES `+valuesRows(len(part)/2, 2), part...); err != nil {
+		if _, err := t.raw().exec(`INSERT OR IGNORE INTO links(from_id, to_id) VALUES `+valuesRows(len(part)/2, 2), part...); err != nil {
 			return wrap("put record links", err)
 		}
 	}
@@ -251,6 +315,12 @@ func (t *txn) SetAccess(jobID string, userIDs []string) ([]string, error) {
 }
 
 func (t *txn) Touch(jobID string) error {
+	// What the transaction wrote so far is renumbered below, behind its
+	// copies: from here on records are read from the database.
+	if err := t.buf.Forget(); err != nil {
+		return err
+	}
+	t.touched = true
 	// Collect first: the rows change under an open cursor otherwise.
 	collect := func(q string) ([]string, error) { return sqlitedb.Strings(t.queryRows(q, jobID)) }
 	// The job's items and linked records, and the jobs that suspect they
@@ -290,7 +360,7 @@ func (t *txn) ClearAnswered(ids ...string) error {
 
 // reseq gives a row a new sequence number, in its column and in its document.
 func (t *txn) reseq(table, id string) error {
-	seq := t.NextSeq()
+	seq, _ := t.NextSeq()
 	_, err := t.exec(`UPDATE `+table+` SET seq = ?1, doc = json_set(doc, '$.seq', ?1) WHERE id = ?2`, seq, id)
 	return wrap("touch "+table, err)
 }

@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"fieldsync/contract"
 	"fieldsync/internal/sqlitedb"
+	"fieldsync/internal/writebehind"
 	"fieldsync/server"
 
 	sqlite "modernc.org/sqlite"
@@ -32,8 +34,9 @@ type Store struct {
 	committed chan struct{}
 	cpDone    chan struct{}
 
-	mu  sync.Mutex // guards seq and committed; held by the one writer
-	seq int64
+	mu    sync.Mutex // guards seq and committed; held by the one writer
+	seq   int64
+	cache *recordCache
 }
 
 // Open opens or creates the database at path and brings its schema up to date.
@@ -62,7 +65,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{w: w, r: r, ws: stmtCache{db: w}, rs: stmtCache{db: r},
-		cp: cp, committed: make(chan struct{}, 1), cpDone: make(chan struct{})}
+		cp: cp, committed: make(chan struct{}, 1), cpDone: make(chan struct{}), cache: newRecordCache(50000)}
 	go s.checkpoints(s.committed)
 	if err := w.QueryRow(`SELECT MAX(COALESCE((SELECT MAX(seq) FROM records),0), COALESCE((SELECT MAX(seq) FROM reviews),0))`).Scan(&s.seq); err != nil {
 		s.Close()
@@ -130,8 +133,14 @@ func (s *Store) Write(ctx context.Context, fn func(server.Tx) error) error {
 		return busy(fmt.Errorf("begin: %w", err))
 	}
 	defer s.ws.prepareWanted(ctx)
-	t := &txn{query: query{ctx: ctx, tx: tx, stmts: &s.ws}, s: s}
+	t := &txn{query: query{ctx: ctx, tx: tx, stmts: &s.ws}, s: s, read: map[string]*contract.Record{}}
+	t.buf = writebehind.New(sink{t})
+	t.flush = t.buf.Flush
 	if err := fn(t); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := t.buf.Commit(); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -144,10 +153,21 @@ func (s *Store) Write(ctx context.Context, fn func(server.Tx) error) error {
 		default: // a checkpoint is due already
 		}
 	}
-	for _, f := range t.afterCommit {
-		f()
-	}
+	t.publish()
 	return nil
+}
+
+// publish hands the records a committed transaction read and wrote to the
+// cache, or empties it when the transaction renumbered records.
+func (t *txn) publish() {
+	if t.touched {
+		t.s.cache.clear()
+		return
+	}
+	for _, rec := range t.read {
+		t.s.cache.put(rec)
+	}
+	t.buf.Each(t.s.cache.put)
 }
 
 // Read runs fn in a read transaction on a snapshot.

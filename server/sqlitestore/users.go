@@ -27,7 +27,7 @@ func scanUser(sc interface{ Scan(...any) error }) (*server.UserRow, error) {
 }
 
 func (q query) user(where string, arg any) (*server.UserRow, error) {
-	u, err := scanUser(q.queryRow(`SELECT `+userCols+` FROM users WHERE `+where, arg))
+	u, err := scanUser(q.raw().queryRow(`SELECT `+userCols+` FROM users WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -41,7 +41,7 @@ func (q query) UserByName(name string) (*server.UserRow, error) {
 }
 
 func (q query) Users() ([]server.UserRow, error) {
-	rows, err := q.queryRows(`SELECT ` + userCols + ` FROM users ORDER BY name`)
+	rows, err := q.raw().queryRows(`SELECT ` + userCols + ` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, wrap("users", err)
 	}
@@ -62,7 +62,7 @@ func (q query) Session(hash []byte) (*server.Session, error) {
 		s                         server.Session
 		created, expires, revoked int64
 	)
-	err := q.queryRow(`SELECT user_id, device_id, created_at, expires_at, revoked_at FROM sessions WHERE hash = ?`, hash).
+	err := q.raw().queryRow(`SELECT user_id, device_id, created_at, expires_at, revoked_at FROM sessions WHERE hash = ?`, hash).
 		Scan(&s.UserID, &s.DeviceID, &created, &expires, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -80,7 +80,7 @@ func (q query) Session(hash []byte) (*server.Session, error) {
 
 func (q query) DeviceUser(deviceID string) (string, error) {
 	var user string
-	err := q.queryRow(`SELECT user_id FROM devices WHERE device_id = ?`, deviceID).Scan(&user)
+	err := q.raw().queryRow(`SELECT user_id FROM devices WHERE device_id = ?`, deviceID).Scan(&user)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -90,7 +90,7 @@ func (q query) DeviceUser(deviceID string) (string, error) {
 func (q query) Throttles(keys []string) ([]server.Throttle, error) {
 	var out []server.Throttle
 	err := chunks(keys, func(part []any) error {
-		rows, err := q.queryRows(`SELECT key, failures, last_at, until FROM login_throttle WHERE key IN (`+inList(len(part))+`)`, part...)
+		rows, err := q.raw().queryRows(`SELECT key, failures, last_at, until FROM login_throttle WHERE key IN (`+inList(len(part))+`)`, part...)
 		if err != nil {
 			return err
 		}

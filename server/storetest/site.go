@@ -238,8 +238,10 @@ func (c *client) pull(f *feed) (int, error) {
 			return n, fmt.Errorf("%s pull: status %d", c, code)
 		}
 		for _, r := range page.Records {
-			if r.Seq <= after {
-				return n, fmt.Errorf("%s pull after %d: record %s came at %d, not after the cursor", c, after, r.ID, r.Seq)
+			// Sequence numbers follow the feed where positions are
+			// sequence numbers alone (epoch 0): one writer.
+			if after.Epoch == 0 && r.Seq <= after.Seq {
+				return n, fmt.Errorf("%s pull after %+v: record %s came at %d, not after the cursor", c, after, r.ID, r.Seq)
 			}
 			if old, ok := f.records[r.ID]; ok && r.Seq < old.Seq {
 				return n, fmt.Errorf("%s pull: record %s came at %d after it came at %d", c, r.ID, r.Seq, old.Seq)
@@ -248,8 +250,8 @@ func (c *client) pull(f *feed) (int, error) {
 			f.arrivals[r.ID]++
 		}
 		for _, r := range page.Reviews {
-			if r.Seq <= after {
-				return n, fmt.Errorf("%s pull after %d: review %s came at %d, not after the cursor", c, after, r.ID, r.Seq)
+			if after.Epoch == 0 && r.Seq <= after.Seq {
+				return n, fmt.Errorf("%s pull after %+v: review %s came at %d, not after the cursor", c, after, r.ID, r.Seq)
 			}
 			f.reviews[r.ID] = r
 		}

@@ -1,4 +1,4 @@
-package server
+package sqlitestore
 
 import (
 	"container/list"
@@ -9,8 +9,10 @@ import (
 
 // recordCache keeps records as the last committed write transaction left
 // them, so a push does not decode again what it stored a moment ago. Only
-// appliers fill it, after their transaction commits and before the next
-// write transaction can start; its records are never modified in place.
+// the one writer fills it, after its transaction commits and before the
+// next write transaction starts; its records are never modified in place.
+// It is right only because this store has one writer, and one server
+// process per database file.
 type recordCache struct {
 	mu  sync.Mutex
 	max int

@@ -1,0 +1,423 @@
+package pgstore
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"fieldsync/contract"
+	"fieldsync/internal/wirejson"
+	"fieldsync/server"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// xid is the id of the writing transaction, the epoch of the rows it
+// writes: rows of a transaction that can still commit are never older in
+// the feed than those a pull has shown.
+const xid = `pg_current_xact_id()::text::bigint`
+
+// seqBlock is how many sequence numbers one round trip draws.
+const seqBlock = 32
+
+// Record returns the record as this transaction last wrote it, or reads
+// it, inside Write locking it.
+func (t *txn) Record(id string) (*contract.Record, error) {
+	if t.buf != nil {
+		if rec, ok := t.buf.Written(id); ok {
+			return rec, nil
+		}
+	}
+	recs, err := t.lockRecords("record", []string{id})
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	return &recs[0], nil
+}
+
+// records runs a statement whose first column is a record document.
+func (t *txn) records(step, sql string, args ...any) ([]contract.Record, error) {
+	var out []contract.Record
+	err := t.each(step, false, sql, args, func(rows pgx.Rows) error {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return err
+		}
+		var rec contract.Record
+		if err := json.Unmarshal(doc, &rec); err != nil {
+			return err
+		}
+		out = append(out, rec)
+		return nil
+	})
+	return out, err
+}
+
+// RecordsByID returns the records among ids as Record would, reading those
+// this transaction has not written in one statement.
+func (t *txn) RecordsByID(ids []string) ([]contract.Record, error) {
+	var out []contract.Record
+	missing := ids
+	if t.buf != nil {
+		missing = nil
+		for _, id := range ids {
+			if rec, ok := t.buf.Written(id); ok {
+				out = append(out, *rec)
+			} else {
+				missing = append(missing, id)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	recs, err := t.lockRecords("records by id", missing)
+	return append(out, recs...), err
+}
+
+// lockRecords reads records, inside Write locking them in id order, so
+// that two writers locking some of the same records cannot each wait for
+// the other. When it locks a record this transaction did not hold, the
+// same round trip draws a new block of sequence numbers after the locks:
+// the numbers drawn before may be smaller than those a writer before it
+// gave the record.
+func (t *txn) lockRecords(step string, ids []string) ([]contract.Record, error) {
+	var recs []contract.Record
+	b := &pgx.Batch{}
+	sql := `SELECT doc FROM records WHERE id = ANY($1)`
+	if t.write {
+		sql += ` ORDER BY id FOR UPDATE`
+	}
+	queueEach(b, sql, []any{ids}, func(rows pgx.Rows) error {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return err
+		}
+		var rec contract.Record
+		if err := json.Unmarshal(doc, &rec); err != nil {
+			return err
+		}
+		recs = append(recs, rec)
+		return nil
+	})
+	var seqs []int64
+	fresh := false
+	for _, id := range ids {
+		fresh = fresh || t.write && !t.locked[id]
+	}
+	if fresh {
+		queueSeqs(b, seqBlock, &seqs)
+	}
+	if err := t.send(step, false, b); err != nil {
+		return nil, err
+	}
+	if !t.write {
+		return recs, nil
+	}
+	for i := range recs {
+		id := recs[i].ID
+		t.locked[id] = true
+		if t.spOpen {
+			t.spLocked = append(t.spLocked, id)
+		}
+	}
+	if fresh {
+		t.seqs = seqs
+	}
+	return recs, nil
+}
+
+func (t *txn) Items(parentID string) ([]contract.Record, error) {
+	return t.records("items", `SELECT doc FROM records WHERE scope = $1 AND id <> $1 ORDER BY seq`, parentID)
+}
+
+func (t *txn) Matches(typ, key string) ([]contract.Record, error) {
+	return t.records("matches", `SELECT doc FROM records WHERE type = $1 AND match_key = $2 ORDER BY seq`, typ, key)
+}
+
+func (t *txn) SeesThrough(userID, recordID string) (bool, error) {
+	var sees bool
+	_, err := t.queryRow("sees through", false, `SELECT EXISTS (
+		SELECT 1 FROM records r JOIN access a ON a.job_id = r.scope WHERE r.id = $1 AND a.user_id = $2
+		UNION ALL
+		SELECT 1 FROM links l JOIN access a ON a.job_id = l.from_id WHERE l.to_id = $1 AND a.user_id = $2)`,
+		[]any{recordID, userID}, &sees)
+	return sees, err
+}
+
+// NextSeq hands out numbers from a block drawn after the transaction last
+// locked a record, so that each is larger than any number a writer that
+// held one of its records before could have given it.
+func (t *txn) NextSeq() (int64, error) {
+	if len(t.seqs) == 0 {
+		seqs, err := t.drawSeqs(seqBlock)
+		if err != nil {
+			return 0, err
+		}
+		t.seqs = seqs
+	}
+	n := t.seqs[0]
+	t.seqs = t.seqs[1:]
+	return n, nil
+}
+
+// drawSeqs draws n numbers from the feed's sequence, smallest first.
+// Sequences ignore rollbacks, so this needs no savepoint.
+func (t *txn) drawSeqs(n int) ([]int64, error) {
+	var seqs []int64
+	b := &pgx.Batch{}
+	queueSeqs(b, n, &seqs)
+	err := t.send("next sequence number", false, b)
+	return seqs, err
+}
+
+// queueSeqs queues the draw of n numbers into out, smallest first.
+func queueSeqs(b *pgx.Batch, n int, out *[]int64) {
+	queueEach(b, `SELECT nextval('feed_seq') FROM generate_series(1, $1) ORDER BY 1`, []any{n}, func(rows pgx.Rows) error {
+		var s int64
+		err := rows.Scan(&s)
+		*out = append(*out, s)
+		return err
+	})
+}
+
+// NextNumber counts on a row of counters: its lock makes a concurrent
+// create wait until this transaction ends, so no number is given twice and
+// none is skipped, and an undone operation gives its number back.
+func (t *txn) NextNumber(prefix string) (string, error) {
+	var n int64
+	_, err := t.queryRow("next number", true, `INSERT INTO counters(name, value) VALUES ($1, 1001)
+		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`, []any{"number:" + prefix}, &n)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s%d", prefix, n), nil
+}
+
+// LockMatch takes an advisory lock on the match key until the transaction
+// ends.
+func (t *txn) LockMatch(typ, key string) error {
+	_, err := t.exec("lock match key", false, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, typ+":"+key)
+	return err
+}
+
+// putRecords returns the statements storing records and their links. Each
+// record is upserted: its indexed feed position changes with every write,
+// so an update that left the other columns alone would save nothing.
+func putRecords(ws []server.RecordWrite) ([]*pgx.QueuedQuery, error) {
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	// One statement may not write a row twice: keep each record's latest.
+	if dup := latestWrites(ws); dup != nil {
+		ws = dup
+	}
+	n := len(ws)
+	var (
+		id, typ, scope, key, num, ans = make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n)
+		seq                        = make([]int64, n)
+		docs                       = make([][]byte, n)
+		linkFrom, pairFrom, pairTo []string
+	)
+	for i, w := range ws {
+		r := w.Record
+		id[i], typ[i], scope[i], key[i], num[i], ans[i] = r.ID, r.Type, w.Index.Scope, w.Index.MatchKey, r.Number, w.Answered
+		seq[i], docs[i] = r.Seq, w.Doc
+		if docs[i] == nil {
+			var err error
+			if docs[i], err = wirejson.MarshalRecord(r); err != nil {
+				return nil, fmt.Errorf("put record %s: %w", r.ID, err)
+			}
+		}
+		if w.Index.LinksChanged {
+			linkFrom = append(linkFrom, r.ID)
+			for _, to := range w.Index.Links {
+				pairFrom, pairTo = append(pairFrom, r.ID), append(pairTo, to)
+			}
+		}
+	}
+	qqs := []*pgx.QueuedQuery{{SQL: `INSERT INTO records(id, type, scope, match_key, number, answered, epoch, seq, doc)
+		SELECT u.id, u.type, NULLIF(u.scope, ''), NULLIF(u.match_key, ''), NULLIF(u.number, ''), NULLIF(u.answered, ''), ` + xid + `, u.seq, u.doc
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bytea[])
+			AS u(id, type, scope, match_key, number, answered, seq, doc)
+		ON CONFLICT (id) DO UPDATE SET scope = excluded.scope, match_key = excluded.match_key, number = excluded.number,
+			answered = excluded.answered, epoch = excluded.epoch, seq = excluded.seq, doc = excluded.doc`,
+		Arguments: []any{id, typ, scope, key, num, ans, seq, docs}}}
+	if len(linkFrom) > 0 {
+		qqs = append(qqs, &pgx.QueuedQuery{SQL: `DELETE FROM links WHERE from_id = ANY($1)`, Arguments: []any{linkFrom}})
+		if len(pairFrom) > 0 {
+			qqs = append(qqs, &pgx.QueuedQuery{SQL: `INSERT INTO links(from_id, to_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
+				Arguments: []any{pairFrom, pairTo}})
+		}
+	}
+	return qqs, nil
+}
+
+// latestWrites returns ws with only the last write of each record, its
+// links changed if any write changed them, or nil when no record is
+// written twice.
+func latestWrites(ws []server.RecordWrite) []server.RecordWrite {
+	latest := make(map[string]int, len(ws))
+	links := map[string]bool{}
+	for i, w := range ws {
+		latest[w.Record.ID] = i
+		links[w.Record.ID] = links[w.Record.ID] || w.Index.LinksChanged
+	}
+	if len(latest) == len(ws) {
+		return nil
+	}
+	out := make([]server.RecordWrite, 0, len(latest))
+	for i, w := range ws {
+		if latest[w.Record.ID] == i {
+			w.Index.LinksChanged = links[w.Record.ID]
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// SetAccess replaces who is on a job in one round trip.
+func (t *txn) SetAccess(jobID string, userIDs []string) ([]string, error) {
+	if userIDs == nil {
+		userIDs = []string{}
+	}
+	addedSet := map[string]bool{}
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM access WHERE job_id = $1 AND user_id <> ALL($2::text[])`, jobID, userIDs)
+	queueEach(b, `INSERT INTO access(user_id, job_id) SELECT u, $1 FROM unnest($2::text[]) AS u
+		ON CONFLICT DO NOTHING RETURNING user_id`, []any{jobID, userIDs}, func(rows pgx.Rows) error {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return err
+		}
+		addedSet[u] = true
+		return nil
+	})
+	if err := t.send("set access", true, b); err != nil {
+		return nil, err
+	}
+	var added []string
+	for _, u := range userIDs {
+		if addedSet[u] {
+			added = append(added, u)
+			delete(addedSet, u)
+		}
+	}
+	return added, nil
+}
+
+func (t *txn) ClearAnswered(ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := t.exec("clear answered", true, `UPDATE records SET answered = NULL WHERE answered IS NOT NULL AND id = ANY($1)`, ids)
+	return err
+}
+
+// touched is a row Touch renumbers.
+type touched struct {
+	id  string
+	seq int64
+	doc []byte
+}
+
+// Touch renumbers the records and reviews people added to a job must pull,
+// in three round trips: lock and read them, draw their new numbers (after
+// the locks, as NextSeq does), and write them back with the number changed
+// in their documents too.
+func (t *txn) Touch(jobID string) error {
+	// What the transaction wrote so far is renumbered below, behind the
+	// buffer's copies: from here on records are read from the database.
+	if err := t.buf.Forget(); err != nil {
+		return err
+	}
+	var recs, rvs []touched
+	scan := func(into *[]touched) func(pgx.Rows) error {
+		return func(rows pgx.Rows) error {
+			var r touched
+			if err := rows.Scan(&r.id, &r.seq, &r.doc); err != nil {
+				return err
+			}
+			*into = append(*into, r)
+			return nil
+		}
+	}
+	b := &pgx.Batch{}
+	// The job's items and linked records, and the jobs that suspect they
+	// duplicate it: how they read depends on whether the reader sees it.
+	queueEach(b, `SELECT id, seq, doc FROM records
+		WHERE (scope = $1 AND id <> $1) OR id IN (SELECT to_id FROM links WHERE from_id = $1)
+			OR id IN (SELECT record_id FROM reviews WHERE match_id = $1)
+		ORDER BY id FOR UPDATE`, []any{jobID}, scan(&recs))
+	queueEach(b, `SELECT id, seq, doc FROM reviews WHERE scope = $1 OR match_id = $1 ORDER BY id FOR UPDATE`, []any{jobID}, scan(&rvs))
+	if err := t.send("touch", true, b); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		t.locked[r.id] = true
+		if t.spOpen {
+			t.spLocked = append(t.spLocked, r.id)
+		}
+	}
+	t.seqs = nil
+	if len(recs)+len(rvs) == 0 {
+		return nil
+	}
+	seqs, err := t.drawSeqs(len(recs) + len(rvs))
+	if err != nil {
+		return err
+	}
+	// Rows keep their order in the feed among themselves.
+	byOldSeq := func(a, b touched) int { return cmp.Compare(a.seq, b.seq) }
+	slices.SortFunc(recs, byOldSeq)
+	slices.SortFunc(rvs, byOldSeq)
+	b = &pgx.Batch{}
+	if err := queueRenumbered(b, "records", recs, seqs[:len(recs)], func(doc []byte, seq int64) ([]byte, error) {
+		var rec contract.Record
+		if err := json.Unmarshal(doc, &rec); err != nil {
+			return nil, err
+		}
+		rec.Seq = seq
+		return wirejson.MarshalRecord(&rec)
+	}); err != nil {
+		return err
+	}
+	if err := queueRenumbered(b, "reviews", rvs, seqs[len(recs):], func(doc []byte, seq int64) ([]byte, error) {
+		var rv contract.Review
+		if err := json.Unmarshal(doc, &rv); err != nil {
+			return nil, err
+		}
+		rv.Seq = seq
+		return json.Marshal(&rv)
+	}); err != nil {
+		return err
+	}
+	return t.send("touch", true, b)
+}
+
+// queueRenumbered queues the update giving rows of table their new
+// sequence numbers, in their column and their document. Records lose
+// their answered mark: no push answer carried these numbers.
+func queueRenumbered(b *pgx.Batch, table string, rows []touched, seqs []int64, redo func([]byte, int64) ([]byte, error)) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ids, docs := make([]string, len(rows)), make([][]byte, len(rows))
+	for i, r := range rows {
+		doc, err := redo(r.doc, seqs[i])
+		if err != nil {
+			return fmt.Errorf("touch %s %s: %w", table, r.id, err)
+		}
+		ids[i], docs[i] = r.id, doc
+	}
+	set := `epoch = ` + xid + `, seq = u.seq, doc = u.doc`
+	if table == "records" {
+		set += `, answered = NULL`
+	}
+	b.Queue(`UPDATE `+table+` t SET `+set+`
+		FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(id, seq, doc) WHERE t.id = u.id`, ids, seqs, docs)
+	return nil
+}
