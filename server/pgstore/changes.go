@@ -11,7 +11,6 @@ import (
 	"fieldsync/server"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 const changeCols = `id, record_type, record_id, op_id, user_id, device_id, device_time, server_time, grp, field, old, new, note`
@@ -136,15 +135,10 @@ func (t *txn) Claim(ids []string) ([]server.StoredResult, error) {
 	}
 	var out []server.StoredResult
 	b := &pgx.Batch{}
-	queueEach(b, `INSERT INTO results(op_id) SELECT u FROM unnest($1::uuid[]) AS u ORDER BY u
-		ON CONFLICT DO NOTHING RETURNING op_id::text`, []any{ids}, func(rows pgx.Rows) error {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		t.claimed = append(t.claimed, id)
-		return nil
-	})
+	// Every id tried is released at commit unless it got a result: ids
+	// another transaction claimed have a result or no row by now.
+	t.claimed = append(t.claimed, ids...)
+	b.Queue(`INSERT INTO results(op_id) SELECT u FROM unnest($1::uuid[]) AS u ORDER BY u ON CONFLICT DO NOTHING`, ids)
 	queueResults(b, ids, &out)
 	return out, t.send("claim", true, b)
 }

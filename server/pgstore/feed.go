@@ -11,10 +11,20 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// horizonSQL is the feed's horizon in the statement's snapshot: every
-// transaction with a smaller id has ended, so nothing can still commit
-// there. Rows below it are shown; the rest wait.
-const horizonSQL = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
+// horizonSQL computes the feed's horizon in the statement's snapshot: the
+// smallest id among the transactions running when the snapshot was taken
+// that may be writing this database (those seen running in another
+// database cannot), or the snapshot's end when there is none. Every
+// transaction below the horizon that could write the feed had ended
+// before the snapshot, so nothing can still commit there: rows below it
+// are shown, the rest wait. Leaving out other databases' transactions
+// keeps a long one there from holding back pulls here.
+const horizonSQL = `SELECT LEAST(pg_snapshot_xmax(s)::text::bigint,
+		(SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
+		 WHERE x::text::bigint % 4294967296 NOT IN (
+			SELECT backend_xid::text::bigint FROM pg_stat_activity
+			WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database())))
+	FROM pg_current_snapshot() AS s`
 
 // scopeClause limits rows of a table to a scope; typ, scope and rid name
 // the table's record type, job and record id columns.
@@ -52,17 +62,19 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 	rvWhere := scopeClause(sc, &a, "record_type", "scope", "record_id")
 	feed := func(kind int, table, where string) string {
 		return fmt.Sprintf(`(SELECT %d AS kind, epoch, seq, doc FROM %s
-			WHERE (epoch, seq) > (%s, %s) AND epoch < (SELECT xmin FROM h) AND %s
+			WHERE (epoch, seq) > (%s, %s) AND epoch < (SELECT least FROM h) AND %s
 			ORDER BY epoch, seq LIMIT %s)`, kind, table, ae, as, where, lim)
 	}
-	sql := `WITH h AS MATERIALIZED (SELECT ` + horizonSQL + ` AS xmin)
+	sql := `WITH h AS MATERIALIZED (` + horizonSQL + `)
 		SELECT kind, epoch, seq, doc FROM (` + feed(0, "records", recWhere) + ` UNION ALL ` + feed(1, "reviews", rvWhere) + `) f
 		ORDER BY epoch, seq, kind LIMIT ` + lim
 
 	b := &pgx.Batch{}
-	if !t.write && t.horizon < 0 {
-		// The same snapshot, so the same horizon: Head needs no query.
-		b.Queue(`SELECT ` + horizonSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&t.horizon) })
+	horizon := t.horizon
+	if t.write || horizon < 0 {
+		// In Read, the same snapshot, so the same horizon: Head needs no
+		// query.
+		b.Queue(horizonSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&horizon) })
 	}
 	n := 0
 	queueEach(b, sql, a, func(rows pgx.Rows) error {
@@ -97,6 +109,14 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 	if err := t.send("pull", false, b); err != nil {
 		return server.FeedPage{Last: after}, err
 	}
+	if !t.write {
+		t.horizon = horizon
+	}
+	// Every position shown lies below the horizon of its time, and Head
+	// is the horizon: nothing at or past it can have been given out.
+	if after.Epoch > horizon || after.Epoch == horizon && after.Seq > 0 {
+		return server.FeedPage{Last: after}, fmt.Errorf("pull after %d.%d, past the feed's head %d: %w", after.Epoch, after.Seq, horizon, server.ErrUnknownPosition)
+	}
 	return page, nil
 }
 
@@ -106,7 +126,7 @@ func (t *txn) Head() (server.Position, error) {
 		return server.Position{Epoch: t.horizon}, nil
 	}
 	var h int64
-	if _, err := t.queryRow("head", false, `SELECT `+horizonSQL, nil, &h); err != nil {
+	if _, err := t.queryRow("head", false, horizonSQL, nil, &h); err != nil {
 		return server.Position{}, err
 	}
 	if !t.write {

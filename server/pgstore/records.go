@@ -11,7 +11,6 @@ import (
 	"fieldsync/server"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // xid is the id of the writing transaction, the epoch of the rows it
