@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"fieldsync/contract"
+	"fieldsync/internal/teststore"
 	"fieldsync/server"
 )
 
@@ -82,6 +83,9 @@ func entries(page contract.PullResponse) []pullEntry {
 // records answered to the caller's device: see checkOmit. Cursors
 // round-trip: ParseCursor(encodeCursor(n)) == n.
 func FuzzPullCursor(f *testing.F) {
+	if teststore.Postgres() {
+		f.Skip("its model of the feed is sequence numbers, as one writer gives them; the PostgreSQL feed's order is checked by storetest and server/pgstore")
+	}
 	e := newEnv(f)
 	dana, alex, sam, fran := e.login("dana", "office-pc"), e.login("alex", "alex-phone"), e.login("sam", "sam-phone"), e.login("fran", "finance-pc")
 	cust := e.customer(dana, "Harbor Bakery")

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/internal/teststore"
 	"fieldsync/server"
-	"fieldsync/server/sqlitestore"
 
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
@@ -33,7 +33,7 @@ type env struct {
 	t     testing.TB
 	srv   *server.Server
 	ts    *httptest.Server
-	store *sqlitestore.Store
+	store server.Store
 	users map[string]contract.User
 	dir   string
 	skew  atomic.Int64 // how far the server's clock runs ahead of the real one
@@ -42,10 +42,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Open(t, dir)
 	e := &env{t: t, store: st, users: map[string]contract.User{}, dir: dir}
 	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs"),
 		Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }})

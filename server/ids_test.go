@@ -11,8 +11,8 @@ import (
 
 	"fieldsync/contract"
 	"fieldsync/contract/engine"
+	"fieldsync/internal/teststore"
 	"fieldsync/server"
-	"fieldsync/server/sqlitestore"
 
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
@@ -27,10 +27,8 @@ func madeIDs(t *testing.T, opts server.Options) []string {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Open(t, dir)
+	var err error
 	t.Cleanup(func() { st.Close() })
 	opts.Store, opts.BlobDir = st, filepath.Join(dir, "blobs")
 	srv, err := server.New(opts)

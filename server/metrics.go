@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -45,6 +47,31 @@ func (m *metrics) instrument(route string, h http.Handler) http.Handler {
 	labels := prometheus.Labels{"route": route}
 	return promhttp.InstrumentHandlerCounter(m.requests.MustCurryWith(labels),
 		promhttp.InstrumentHandlerDuration(m.durations.MustCurryWith(labels), h))
+}
+
+// FeedLagger is a store whose pulls can lag behind its commits: a store
+// with concurrent writers shows a pull only what lies before the oldest
+// write still running. /metrics exports the lag as
+// fieldsync_feed_lag_seconds.
+type FeedLagger interface {
+	// FeedLag returns how long the oldest transaction still running has
+	// been open: changes committed since it began may not be pulled yet.
+	FeedLag(ctx context.Context) (time.Duration, error)
+}
+
+// watchFeedLag exports the store's feed lag, read at each scrape.
+func (m *metrics) watchFeedLag(st FeedLagger) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldsync_feed_lag_seconds",
+		Help: "How long the oldest open database transaction has run: changes committed since may not reach pulls yet; -1 when the database did not say."},
+		func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			lag, err := st.FeedLag(ctx)
+			if err != nil {
+				return -1
+			}
+			return lag.Seconds()
+		}))
 }
 
 func (m *metrics) handler() http.Handler {

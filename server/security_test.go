@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/internal/teststore"
 	"fieldsync/server"
-	"fieldsync/server/sqlitestore"
 )
 
 // The security proofs of issue 5: who may do what (the role × action
@@ -1580,10 +1580,8 @@ func (f *flakyStore) Write(ctx context.Context, fn func(server.Tx) error) error 
 func newFlakyEnv(t *testing.T) (*env, *flakyStore) {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Open(t, dir)
+	var err error
 	fl := &flakyStore{Store: st}
 	e := &env{t: t, store: st, users: map[string]contract.User{}, dir: dir}
 	if e.srv, err = server.New(server.Options{Store: fl, BlobDir: filepath.Join(dir, "blobs")}); err != nil {

@@ -84,6 +84,9 @@ func New(opts Options) (*Server, error) {
 	s.blobs = blobs
 	s.engine = engine.New(s.rules)
 	s.metrics = newMetrics()
+	if fl, ok := opts.Store.(FeedLagger); ok {
+		s.metrics.watchFeedLag(fl)
+	}
 	s.routes()
 	return s, nil
 }
