@@ -29,9 +29,9 @@ import (
 	"fieldsync/contract/rulebook"
 	"fieldsync/internal/apiclient"
 	"fieldsync/internal/faultproxy"
+	"fieldsync/internal/teststore"
 	"fieldsync/localstore"
 	"fieldsync/server"
-	"fieldsync/server/sqlitestore"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -46,7 +46,7 @@ type world struct {
 	t     *testing.T
 	ctx   context.Context
 	dir   string
-	store *sqlitestore.Store
+	store server.Store
 	srv   *server.Server
 	ts    *httptest.Server
 	users map[string]contract.User
@@ -65,10 +65,7 @@ func newWorld(t *testing.T, opts ...worldOptions) *world {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Open(t, dir)
 	sopts := server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs")}
 	if o.rulesText != "" {
 		rules, err := rulebook.Parse("test.rules", o.rulesText)
