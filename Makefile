@@ -10,7 +10,7 @@ export LANG := en_US.UTF-8
 FUZZTIME ?= 10s
 GO_FILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: demo demo-server test test-steps test-pg setup check unit uiheadless crosscheck fuzz bench figures server screenshots
+.PHONY: demo demo-server test test-steps test-pg setup check unit unit-postgres bench-postgres figures-postgres uiheadless crosscheck fuzz bench figures server screenshots
 
 demo: setup
 	scripts/demo
@@ -30,7 +30,7 @@ demo-server: setup
 test: setup
 	scripts/withpg $(MAKE) --no-print-directory test-steps
 
-test-steps: check unit uiheadless crosscheck fuzz bench
+test-steps: check unit unit-postgres uiheadless crosscheck fuzz bench bench-postgres
 
 # The tests of some packages, PostgreSQL ones included, against a
 # throwaway cluster: make test-pg PKGS=./server/...
@@ -50,6 +50,11 @@ unit:
 	go test -race -count=1 -timeout 20m ./...
 
 # The UI's tests need no display and no cgo.
+# The server's suite and the end-to-end scenarios again, on PostgreSQL
+# (FIELDSYNC_PG_DSN names the cluster; make test starts one).
+unit-postgres:
+	FIELDSYNC_TEST_STORE=postgres go test -race -count=1 -timeout 20m ./server/ ./app/e2e/
+
 uiheadless:
 	CGO_ENABLED=0 go test -count=1 ./ui/...
 
@@ -70,11 +75,20 @@ bench:
 	go test -run '^$$' -bench . -benchtime 1x ./...
 
 # The figures in the README come from these.
+# Push and drain on PostgreSQL, beside its raw insert and COPY rates.
+bench-postgres:
+	FIELDSYNC_TEST_STORE=postgres go test -run '^$$' -bench 'BenchmarkPush$$|BenchmarkDrain$$' -benchtime 1x ./server ./app
+
 figures:
 	go test -run '^$$' -bench 'BenchmarkPush$$' -benchtime 3x -count 5 ./server
 	go test -run '^$$' -bench 'BenchmarkSaveEdit$$' -benchtime 1x -count 3 ./app
 	go test -run '^$$' -bench 'BenchmarkDrain$$|BenchmarkPullInto$$' -benchtime 1x -count 5 ./app
 	go run ./cmd/fieldsoak --devices 50 --duration 60s
+
+# The PostgreSQL figures in the README: run under scripts/withpg.
+figures-postgres:
+	FIELDSYNC_TEST_STORE=postgres go test -run '^$$' -bench 'BenchmarkPush$$' -benchtime 3x -count 5 ./server
+	FIELDSYNC_TEST_STORE=postgres go test -run '^$$' -bench 'BenchmarkDrain$$' -benchtime 1x -count 5 ./app
 
 server:
 	go build -o fieldsyncd ./server/cmd/fieldsyncd

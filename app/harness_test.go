@@ -12,14 +12,14 @@ import (
 	"fieldsync/app"
 	"fieldsync/contract"
 	"fieldsync/internal/apiclient"
+	"fieldsync/internal/teststore"
 	"fieldsync/server"
-	"fieldsync/server/sqlitestore"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
-// env is a real server over a real SQLite file with the demo seeded, on
-// loopback.
+// env is a real server over a real SQLite file (or PostgreSQL database:
+// internal/teststore) with the demo seeded, on loopback.
 type env struct {
 	t   testing.TB
 	srv *server.Server
@@ -29,10 +29,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Open(t, dir)
 	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs")})
 	if err != nil {
 		t.Fatal(err)

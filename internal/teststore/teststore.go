@@ -16,6 +16,8 @@ import (
 	_ "modernc.org/sqlite" // Answered reads the SQLite file
 
 	"fieldsync/internal/pgtest"
+	"fieldsync/internal/rawpg"
+	"fieldsync/internal/rawsqlite"
 	"fieldsync/server"
 	"fieldsync/server/pgstore"
 	"fieldsync/server/sqlitestore"
@@ -99,4 +101,24 @@ func Answered(tb testing.TB, st server.Store, dir, id string) string {
 		return ""
 	}
 	return *dev
+}
+
+// ReportRaw reports beside a benchmark's figure what the store's engine
+// does raw on this machine at this moment, in rows per second: SQLite's
+// inserts in one transaction (raw-rows/s), or PostgreSQL's batched inserts
+// (raw-batched-rows/s) and COPY (raw-copy-rows/s). opsPerSec is then also
+// given as a share of the raw insert rate (pct-of-raw). Call it with the
+// timer stopped.
+func ReportRaw(b *testing.B, opsPerSec float64) {
+	raw := 0.0
+	if Postgres() {
+		batched, copied := rawpg.Rates(b, pgtest.DSN(b))
+		b.ReportMetric(batched, "raw-batched-rows/s")
+		b.ReportMetric(copied, "raw-copy-rows/s")
+		raw = batched
+	} else {
+		raw = rawsqlite.InsertRate(b)
+		b.ReportMetric(raw, "raw-rows/s")
+	}
+	b.ReportMetric(100*opsPerSec/raw, "pct-of-raw")
 }
