@@ -23,7 +23,7 @@ const horizonSQL = `SELECT LEAST(pg_snapshot_xmax(s)::text::bigint,
 		(SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
 		 WHERE x::text::bigint % 4294967296 NOT IN (
 			SELECT backend_xid::text::bigint FROM pg_stat_activity
-			WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database())))
+			WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()))) AS horizon
 	FROM pg_current_snapshot() AS s`
 
 // scopeClause limits rows of a table to a scope; typ, scope and rid name
@@ -62,7 +62,7 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 	rvWhere := scopeClause(sc, &a, "record_type", "scope", "record_id")
 	feed := func(kind int, table, where string) string {
 		return fmt.Sprintf(`(SELECT %d AS kind, epoch, seq, doc FROM %s
-			WHERE (epoch, seq) > (%s, %s) AND epoch < (SELECT least FROM h) AND %s
+			WHERE (epoch, seq) > (%s, %s) AND epoch < (SELECT horizon FROM h) AND %s
 			ORDER BY epoch, seq LIMIT %s)`, kind, table, ae, as, where, lim)
 	}
 	sql := `WITH h AS MATERIALIZED (` + horizonSQL + `)

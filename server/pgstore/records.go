@@ -202,10 +202,13 @@ func (t *txn) LockMatch(typ, key string) error {
 	return err
 }
 
-// putRecords returns the statements storing records and their links. Each
-// record is upserted: its indexed feed position changes with every write,
-// so an update that left the other columns alone would save nothing.
-func putRecords(ws []server.RecordWrite) ([]*pgx.QueuedQuery, error) {
+// putRecords returns the statements storing records and their links.
+// Records this transaction holds (known) are upserted: their feed position
+// changes with every write, so an update that left the other columns
+// alone would save nothing. The others are new to it, and plainly
+// inserted: a record made at the same moment by another transaction is a
+// unique violation, and the retry finds it.
+func putRecords(ws []server.RecordWrite, known func(id string) bool) ([]*pgx.QueuedQuery, error) {
 	if len(ws) == 0 {
 		return nil, nil
 	}
@@ -213,24 +216,22 @@ func putRecords(ws []server.RecordWrite) ([]*pgx.QueuedQuery, error) {
 	if dup := latestWrites(ws); dup != nil {
 		ws = dup
 	}
-	n := len(ws)
-	var (
-		id, typ, scope, key, num, ans = make([]string, n), make([]string, n), make([]string, n), make([]string, n),
-			make([]string, n), make([]string, n)
-		seq                        = make([]int64, n)
-		docs                       = make([][]byte, n)
-		linkFrom, pairFrom, pairTo []string
-	)
-	for i, w := range ws {
+	var upsert, insert recordRows
+	var linkFrom, pairFrom, pairTo []string
+	for _, w := range ws {
 		r := w.Record
-		id[i], typ[i], scope[i], key[i], num[i], ans[i] = r.ID, r.Type, w.Index.Scope, w.Index.MatchKey, r.Number, w.Answered
-		seq[i], docs[i] = r.Seq, w.Doc
-		if docs[i] == nil {
+		doc := w.Doc
+		if doc == nil {
 			var err error
-			if docs[i], err = wirejson.MarshalRecord(r); err != nil {
+			if doc, err = wirejson.MarshalRecord(r); err != nil {
 				return nil, fmt.Errorf("put record %s: %w", r.ID, err)
 			}
 		}
+		rows := &insert
+		if known(r.ID) {
+			rows = &upsert
+		}
+		rows.add(w, doc)
 		if w.Index.LinksChanged {
 			linkFrom = append(linkFrom, r.ID)
 			for _, to := range w.Index.Links {
@@ -238,13 +239,20 @@ func putRecords(ws []server.RecordWrite) ([]*pgx.QueuedQuery, error) {
 			}
 		}
 	}
-	qqs := []*pgx.QueuedQuery{{SQL: `INSERT INTO records(id, type, scope, match_key, number, answered, epoch, seq, doc)
+	var qqs []*pgx.QueuedQuery
+	const insertSQL = `INSERT INTO records(id, type, scope, match_key, number, answered, epoch, seq, doc)
 		SELECT u.id, u.type, NULLIF(u.scope, ''), NULLIF(u.match_key, ''), NULLIF(u.number, ''), NULLIF(u.answered, ''), ` + xid + `, u.seq, u.doc
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bytea[])
-			AS u(id, type, scope, match_key, number, answered, seq, doc)
-		ON CONFLICT (id) DO UPDATE SET scope = excluded.scope, match_key = excluded.match_key, number = excluded.number,
-			answered = excluded.answered, epoch = excluded.epoch, seq = excluded.seq, doc = excluded.doc`,
-		Arguments: []any{id, typ, scope, key, num, ans, seq, docs}}}
+			AS u(id, type, scope, match_key, number, answered, seq, doc)`
+	if len(insert.id) > 0 {
+		qqs = append(qqs, &pgx.QueuedQuery{SQL: insertSQL, Arguments: insert.args()})
+	}
+	if len(upsert.id) > 0 {
+		qqs = append(qqs, &pgx.QueuedQuery{SQL: insertSQL + `
+			ON CONFLICT (id) DO UPDATE SET scope = excluded.scope, match_key = excluded.match_key, number = excluded.number,
+				answered = excluded.answered, epoch = excluded.epoch, seq = excluded.seq, doc = excluded.doc`,
+			Arguments: upsert.args()})
+	}
 	if len(linkFrom) > 0 {
 		qqs = append(qqs, &pgx.QueuedQuery{SQL: `DELETE FROM links WHERE from_id = ANY($1)`, Arguments: []any{linkFrom}})
 		if len(pairFrom) > 0 {
@@ -253,6 +261,24 @@ func putRecords(ws []server.RecordWrite) ([]*pgx.QueuedQuery, error) {
 		}
 	}
 	return qqs, nil
+}
+
+// recordRows are the columns of records to write, one array per column.
+type recordRows struct {
+	id, typ, scope, key, num, ans []string
+	seq                           []int64
+	doc                           [][]byte
+}
+
+func (r *recordRows) add(w server.RecordWrite, doc []byte) {
+	rec := w.Record
+	r.id, r.typ, r.scope = append(r.id, rec.ID), append(r.typ, rec.Type), append(r.scope, w.Index.Scope)
+	r.key, r.num, r.ans = append(r.key, w.Index.MatchKey), append(r.num, rec.Number), append(r.ans, w.Answered)
+	r.seq, r.doc = append(r.seq, rec.Seq), append(r.doc, doc)
+}
+
+func (r *recordRows) args() []any {
+	return []any{r.id, r.typ, r.scope, r.key, r.num, r.ans, r.seq, r.doc}
 }
 
 // latestWrites returns ws with only the last write of each record, its

@@ -83,8 +83,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, s.unreachable(err)
 	}
-	defer conn.Release()
-	if err := migrate(ctx, conn.Conn()); err != nil {
+	err = migrate(ctx, conn.Conn())
+	conn.Release() // before Close, which waits for every connection
+	if err != nil {
 		pool.Close()
 		if isUnavailable(err) {
 			return nil, s.unreachable(err)

@@ -49,6 +49,8 @@ type txn struct {
 	// it locked inside the open savepoint, which a rollback to it releases.
 	locked   map[string]bool
 	spLocked []string
+	// inserted holds the records this transaction has written.
+	inserted map[string]bool
 
 	seqs    []int64  // sequence numbers drawn after the last record lock
 	claimed []string // operation ids this transaction tried to claim
@@ -63,7 +65,7 @@ type txn struct {
 }
 
 func newTxn(ctx context.Context, s *Store, conn *pgx.Conn, write bool) *txn {
-	t := &txn{ctx: ctx, s: s, conn: conn, write: write, locked: map[string]bool{}, horizon: -1}
+	t := &txn{ctx: ctx, s: s, conn: conn, write: write, locked: map[string]bool{}, inserted: map[string]bool{}, horizon: -1}
 	if write {
 		t.buf = writebehind.New(sink{t})
 	}
@@ -321,8 +323,12 @@ func (t *txn) PutResults(rs []server.StoredResult) error { return t.buf.PutResul
 type sink struct{ t *txn }
 
 func (k sink) PutRecords(ws []server.RecordWrite) error {
-	qqs, err := putRecords(ws)
-	k.t.enqueue(true, qqs...)
+	t := k.t
+	qqs, err := putRecords(ws, func(id string) bool { return t.locked[id] || t.inserted[id] })
+	t.enqueue(true, qqs...)
+	for _, w := range ws {
+		t.inserted[w.Record.ID] = true
+	}
 	return err
 }
 

@@ -1,0 +1,313 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"fieldsync/contract"
+	"fieldsync/internal/pgtest"
+	"fieldsync/server"
+	"fieldsync/server/pgstore"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// everyone sees every job.
+var everyone = server.Scope{Types: []string{"job"}}
+
+// putJob writes a job with a new sequence number inside tx.
+func putJob(tx server.Tx, id, title string) error {
+	seq, err := tx.NextSeq()
+	if err != nil {
+		return err
+	}
+	rec := &contract.Record{Type: "job", ID: id, Seq: seq, OwnerName: title}
+	return tx.PutRecords([]server.RecordWrite{{Record: rec, Index: server.Index{Scope: id}}})
+}
+
+// device pulls with a cursor as the server moves it: past every position
+// it was shown, and to the head once a pull has shown everything.
+type device struct {
+	cursor server.Position
+	jobs   map[string]contract.Record
+}
+
+func (d *device) pull(t *testing.T, s *pgstore.Store) {
+	t.Helper()
+	for {
+		var more bool
+		err := s.Read(context.Background(), func(q server.Query) error {
+			page, err := q.Pull(everyone, d.cursor, 2, "")
+			if err != nil {
+				return err
+			}
+			for _, r := range page.Records {
+				d.jobs[r.ID] = r
+			}
+			d.cursor, more = page.Last, page.More
+			if !more {
+				head, err := q.Head()
+				if err != nil {
+					return err
+				}
+				if d.cursor.Before(head) {
+					d.cursor = head
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !more {
+			return
+		}
+	}
+}
+
+func TestPullWaitsForAWriteThatStartedEarlier(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	slow, fast := uuid.NewString(), uuid.NewString()
+
+	// A write begins and stores a job, and stays open while another write
+	// stores a second job and commits.
+	written, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	var slowErr error
+	wg.Go(func() {
+		slowErr = s.Write(ctx, func(tx server.Tx) error {
+			if err := putJob(tx, slow, "slow"); err != nil {
+				return err
+			}
+			// A read sends the buffered write, so the row is in the database.
+			if _, err := tx.Items(slow); err != nil {
+				return err
+			}
+			close(written)
+			<-release
+			return nil
+		})
+	})
+	var once sync.Once
+	finish := func() { once.Do(func() { close(release) }); wg.Wait() }
+	defer finish() // also when the test fails, so that the store can close
+	<-written
+	if err := s.Write(ctx, func(tx server.Tx) error { return putJob(tx, fast, "fast") }); err != nil {
+		t.Fatal(err)
+	}
+
+	// A device pulls while the first write is still open: it may not be
+	// shown the second job yet, as its cursor would then pass the first.
+	d := &device{jobs: map[string]contract.Record{}}
+	d.pull(t, s)
+	if len(d.jobs) != 0 {
+		t.Errorf("a pull during an older open write showed %d jobs, want none until that write ends", len(d.jobs))
+	}
+	finish()
+	if slowErr != nil {
+		t.Fatal(slowErr)
+	}
+	d.pull(t, s)
+	for _, id := range []string{slow, fast} {
+		if _, ok := d.jobs[id]; !ok {
+			t.Errorf("job %s never reached the device pulling from its cursor", id)
+		}
+	}
+}
+
+func TestOpenUnreachableFailsFastWithoutThePassword(t *testing.T) {
+	start := time.Now()
+	_, err := pgstore.Open(context.Background(), "postgres://fieldsync:hunter2secret@127.0.0.1:1/fieldsync?sslmode=disable")
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("Open of a database nothing listens for succeeded")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "127.0.0.1:1") {
+		t.Errorf("the error does not name the address: %q", msg)
+	}
+	if strings.Contains(msg, "hunter2secret") {
+		t.Errorf("the error shows the password: %q", msg)
+	}
+	if !errors.Is(err, server.ErrUnavailable) {
+		t.Errorf("the error does not say the database is unavailable: %q", msg)
+	}
+	if took > 6*time.Second {
+		t.Errorf("Open took %v to give up, want a few seconds at most", took)
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	id := uuid.NewString()
+
+	t.Run("opening again keeps the data and changes nothing", func(t *testing.T) {
+		s, err := pgstore.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Write(ctx, func(tx server.Tx) error { return putJob(tx, id, "kept") })
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err = pgstore.Open(ctx, dsn)
+		if err != nil {
+			t.Fatalf("opening a database a second time: %v", err)
+		}
+		defer s.Close()
+		err = s.Read(ctx, func(q server.Query) error {
+			rec, err := q.Record(id)
+			if err == nil && rec == nil {
+				err = errors.New("the job written before is gone")
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a database from a newer build is refused", func(t *testing.T) {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations(version) VALUES (99)`); err != nil {
+			t.Fatal(err)
+		}
+		s, err := pgstore.Open(ctx, dsn)
+		if err == nil {
+			s.Close()
+			t.Fatal("Open of a database at schema version 99 succeeded")
+		}
+		if !strings.Contains(err.Error(), "version 99") || !strings.Contains(err.Error(), "newer") {
+			t.Errorf("the error does not say the database is newer: %q", err)
+		}
+	})
+}
+
+func TestLostConnectionMidWriteKeepsNothing(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	s, err := pgstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+
+	id := uuid.NewString()
+	err = s.Write(ctx, func(tx server.Tx) error {
+		if err := putJob(tx, id, "lost"); err != nil {
+			return err
+		}
+		if _, err := tx.Items(id); err != nil {
+			return err
+		}
+		// The database ends this transaction's connection.
+		var n int
+		if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'fieldsyncd' AND state = 'idle in transaction'`).Scan(&n); err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("found %d open write transactions to end, want 1", n)
+		}
+		_, err := tx.Record(id)
+		return err
+	})
+	if !errors.Is(err, server.ErrUnavailable) {
+		t.Fatalf("a write whose connection was ended: %v, want an error wrapping ErrUnavailable", err)
+	}
+	err = s.Read(ctx, func(q server.Query) error {
+		rec, err := q.Record(id)
+		if err == nil && rec != nil {
+			err = errors.New("the job of the lost write was kept")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDeadlockedWritesRunAgainAndLandOnce(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	a, b := uuid.NewString(), uuid.NewString()
+	for _, id := range []string{a, b} {
+		if err := s.Write(ctx, func(tx server.Tx) error { return putJob(tx, id, "first") }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := s.Attempts()
+
+	// Two writes lock the jobs in opposite orders, each waiting until the
+	// other holds its first: PostgreSQL ends one of them as a deadlock.
+	var runs atomic.Int64
+	var holding sync.WaitGroup
+	holding.Add(2)
+	write := func(first, second, who string) error {
+		var once sync.Once
+		return s.Write(ctx, func(tx server.Tx) error {
+			runs.Add(1)
+			if _, err := tx.Record(first); err != nil {
+				return err
+			}
+			once.Do(func() { holding.Done(); holding.Wait() })
+			if _, err := tx.Record(second); err != nil {
+				// The server carries on past a failed operation; the store
+				// must run the write again all the same.
+				return nil
+			}
+			return tx.AddChanges([]contract.Change{{RecordType: "job", RecordID: first, OpID: uuid.NewString(),
+				UserID: who, DeviceID: who, DeviceTime: time.Now(), ServerTime: time.Now(), Group: "summary", Field: "title"}})
+		})
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() { errs[0] = write(a, b, "ann") })
+	wg.Go(func() { errs[1] = write(b, a, "bob") })
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := runs.Load(); got < 3 {
+		t.Errorf("the writes ran %d times, want a third run after the deadlock", got)
+	}
+	if got := s.Attempts() - before; got < 3 {
+		t.Errorf("the store began %d transactions, want a retry beside the two writes", got)
+	}
+	err := s.Read(ctx, func(q server.Query) error {
+		for _, id := range []string{a, b} {
+			log, err := q.Changes(id)
+			if err != nil {
+				return err
+			}
+			if len(log) != 1 {
+				t.Errorf("job %s has %d change-log rows, want the one write's, once", id, len(log))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
