@@ -311,3 +311,139 @@ func TestDeadlockedWritesRunAgainAndLandOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTouchSendsAJobsRecordsAgainWithLargerNumbers(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	job, item, review := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	err := s.Write(ctx, func(tx server.Tx) error {
+		var seqs [3]int64
+		for i := range seqs {
+			var err error
+			if seqs[i], err = tx.NextSeq(); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutRecords([]server.RecordWrite{
+			{Record: &contract.Record{Type: "job", ID: job, Seq: seqs[0]}, Index: server.Index{Scope: job}},
+			// The item's state went out in a push answer to the office.
+			{Record: &contract.Record{Type: "job", ID: item, ParentID: job, Seq: seqs[1]}, Index: server.Index{Scope: job}, Answered: "office"},
+		}); err != nil {
+			return err
+		}
+		return tx.PutReview(&contract.Review{ID: review, RecordType: "job", RecordID: item, Group: "summary", Status: "open", Seq: seqs[2]}, job)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cursor, last server.Position
+	seen := map[string]int64{}
+	pull := func() (recs []contract.Record, rvs []contract.Review) {
+		t.Helper()
+		err := s.Read(ctx, func(q server.Query) error {
+			page, err := q.Pull(everyone, cursor, 100, "office")
+			if err != nil {
+				return err
+			}
+			head, err := q.Head()
+			cursor, last = head, page.Last
+			recs, rvs = page.Records, page.Reviews
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs, rvs
+	}
+	recs, rvs := pull()
+	if len(recs) != 1 || recs[0].ID != job || len(rvs) != 1 {
+		t.Fatalf("the office's first pull: %d records and %d reviews, want the job (its item went out in a push answer) and the review", len(recs), len(rvs))
+	}
+	seen[job], seen[review] = recs[0].Seq, rvs[0].Seq
+
+	if err := s.Write(ctx, func(tx server.Tx) error { return tx.Touch(job) }); err != nil {
+		t.Fatal(err)
+	}
+	recs, rvs = pull()
+	if len(recs) != 1 || recs[0].ID != item {
+		t.Fatalf("after the job was touched the office pulled %d records, want its item once more", len(recs))
+	}
+	if len(rvs) != 1 || rvs[0].ID != review || rvs[0].Seq <= seen[review] {
+		t.Errorf("after the job was touched the office pulled reviews %+v, want the review again with a larger number than %d", rvs, seen[review])
+	} else if rvs[0].Seq != last.Seq {
+		t.Errorf("the touched review says it is at %d, the feed has it at %d", rvs[0].Seq, last.Seq)
+	}
+	err = s.Read(ctx, func(q server.Query) error {
+		rec, err := q.Record(item)
+		if err == nil && rec.Seq != recs[0].Seq {
+			t.Errorf("the stored item has number %d, the pulled one %d", rec.Seq, recs[0].Seq)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPullAfterAPositionNeverGivenOutIsRefused(t *testing.T) {
+	s := open(t)
+	err := s.Read(context.Background(), func(q server.Query) error {
+		head, err := q.Head()
+		if err != nil {
+			return err
+		}
+		_, err = q.Pull(everyone, server.Position{Epoch: head.Epoch + 1000, Seq: 5}, 10, "")
+		if !errors.Is(err, server.ErrUnknownPosition) {
+			t.Errorf("a pull after a position past the head: %v, want ErrUnknownPosition", err)
+		}
+		// Positions of a copied SQLite store, at epoch 0, are fine.
+		if _, err := q.Pull(everyone, server.Position{Seq: 1 << 40}, 10, ""); err != nil {
+			t.Errorf("a pull after a SQLite cursor: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFeedLagIsTheAgeOfTheOldestOpenWrite(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	if lag, err := s.FeedLag(ctx); err != nil || lag != 0 {
+		t.Fatalf("feed lag with no write open: %v, %v; want 0", lag, err)
+	}
+	const held = 300 * time.Millisecond
+	written, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := s.Write(ctx, func(tx server.Tx) error {
+			if err := putJob(tx, uuid.NewString(), "held"); err != nil {
+				return err
+			}
+			if _, err := tx.Items(uuid.NewString()); err != nil {
+				return err
+			}
+			close(written)
+			<-release
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	<-written
+	time.Sleep(held)
+	lag, err := s.FeedLag(ctx)
+	close(release)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lag < held || lag > 10*held {
+		t.Errorf("feed lag with a write open for %v: %v", held, lag)
+	}
+	if lag, err := s.FeedLag(ctx); err != nil || lag != 0 {
+		t.Errorf("feed lag once the write ended: %v, %v; want 0", lag, err)
+	}
+}
