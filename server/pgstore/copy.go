@@ -66,8 +66,8 @@ type copyColumn struct {
 	kind colKind
 }
 
-// copySpec is one table to copy: its SQLite rows go, column for column, into
-// the PostgreSQL table of the same schema (migrate.go).
+// copySpec is one table to copy: its SQLite rows go, column for column,
+// into the PostgreSQL table of the same schema (migrate.go).
 type copySpec struct {
 	pg, sqlite string // table names
 	label      string // what its count reads as, for progress
@@ -76,8 +76,8 @@ type copySpec struct {
 	count      func(c *Counts) *int64
 }
 
-// copySpecs lists what a copy moves, users before the sessions that refer to
-// them. Copied records and reviews take epoch 0, ahead of every position
+// copySpecs lists what a copy moves, users before the sessions that refer
+// to them. Copied records and reviews take epoch 0, ahead of every position
 // PostgreSQL gives out, and keep their sequence numbers: a SQLite cursor
 // (epoch 0, seq) goes on pulling from the same place.
 var copySpecs = []copySpec{
@@ -223,8 +223,8 @@ func checkCopySource(ctx context.Context, path string) error {
 	return nil
 }
 
-// openCopySource brings the SQLite database's schema up to date through the
-// store that owns it, then opens it for plain reads.
+// openCopySource brings the SQLite database's schema up to date through
+// the store that owns it, then opens it for plain reads.
 func openCopySource(path string) (*sql.DB, error) {
 	st, err := sqlitestore.Open(path)
 	if err != nil {
@@ -240,8 +240,9 @@ func openCopySource(path string) (*sql.DB, error) {
 	return db, nil
 }
 
-// prepareCopyTarget lifts the pool's time limits for this transaction, holds
-// every table against writers, and refuses a database with data in it.
+// prepareCopyTarget lifts the pool's time limits for this transaction,
+// holds every table against writers, and refuses a database with data in
+// it.
 func prepareCopyTarget(ctx context.Context, tx pgx.Tx) error {
 	names := make([]string, len(copySpecs))
 	exists := make([]string, len(copySpecs))
@@ -254,13 +255,16 @@ func prepareCopyTarget(ctx context.Context, tx pgx.Tx) error {
 	for _, q := range []string{
 		`SET LOCAL statement_timeout = 0`,
 		`SET LOCAL idle_in_transaction_session_timeout = 0`,
-		// A server running on the database waits until the copy ends,
-		// rather than writing between the check and the copy.
-		`LOCK TABLE ` + strings.Join(names, ", ") + ` IN EXCLUSIVE MODE`,
+		`SET LOCAL lock_timeout = '30s'`,
 	} {
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return fmt.Errorf("prepare the target: %w", err)
 		}
+	}
+	// A server running on the database waits until the copy ends, rather
+	// than writing between the check and the copy.
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+strings.Join(names, ", ")+` IN EXCLUSIVE MODE`); err != nil {
+		return fmt.Errorf("hold the tables against writers (is a server using this database? stop it first): %w", err)
 	}
 	var held []bool
 	if err := tx.QueryRow(ctx, `SELECT ARRAY[`+strings.Join(exists, ", ")+`]`).Scan(&held); err != nil {
@@ -273,7 +277,7 @@ func prepareCopyTarget(ctx context.Context, tx pgx.Tx) error {
 		}
 	}
 	if len(full) > 0 {
-		return fmt.Errorf("%w (it holds %s)", ErrNotEmpty, strings.Join(full, ", "))
+		return fmt.Errorf("%w (found %s)", ErrNotEmpty, strings.Join(full, ", "))
 	}
 	return nil
 }
@@ -320,8 +324,8 @@ func copyTable(ctx context.Context, src *sql.Tx, dst pgx.Tx, tb copySpec) (int64
 	return n, nil
 }
 
-// scanSQLiteRow reads one SQLite row and returns its values as PostgreSQL takes
-// them.
+// scanSQLiteRow reads one SQLite row and returns its values as PostgreSQL
+// takes them.
 func scanSQLiteRow(rows *sql.Rows, cols []copyColumn) ([]any, error) {
 	dest := make([]any, len(cols))
 	for i, c := range cols {

@@ -1,16 +1,21 @@
 // Command fieldsyncd runs the FieldSync sync server.
 //
-//	fieldsyncd serve --addr :8080 --db fieldsync.db --blob-dir blobs [--rules FILE] [--tls-cert F --tls-key F]
-//	fieldsyncd user add NAME --role ROLE --db FILE [--password-file F]   (else the password is read from stdin)
-//	fieldsyncd user revoke NAME --db FILE
+//	fieldsyncd serve --addr :8080 --db DB --blob-dir blobs [--rules FILE] [--tls-cert F --tls-key F]
+//	fieldsyncd user add NAME --role ROLE --db DB [--password-file F]   (else the password is read from stdin)
+//	fieldsyncd user revoke NAME --db DB
+//	fieldsyncd copy --from FILE.db --to postgres://…
 //	fieldsyncd rules [--rules FILE]
-//	fieldsyncd demo [--addr 127.0.0.1:8080] [--dir DIR]
+//	fieldsyncd demo [--addr 127.0.0.1:8080] [--dir DIR] [--db DB]
+//
+// DB is a postgres:// or postgresql:// URL for a PostgreSQL database, or
+// else the path of a SQLite file (fieldsync.db by default).
 //
 // It owns the command line and the process: flags, reading the rules file
-// and passwords, opening the SQLite store, TLS, signals and a graceful
-// shutdown. Everything the server does is package server's. It imports the
-// standard library, contract/rulebook, server and server/sqlitestore, and
-// nothing of the device.
+// and passwords, choosing and opening the store (openStore), TLS, signals
+// and a graceful shutdown. Everything the server does is package server's;
+// copying a SQLite server's data into PostgreSQL is package pgstore's. It
+// imports the standard library, contract/rulebook, server,
+// server/sqlitestore and server/pgstore, and nothing of the device.
 package main
 
 import (
@@ -26,13 +31,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"fieldsync/contract/rulebook"
 	"fieldsync/server"
-	"fieldsync/server/sqlitestore"
 )
 
 const usage = `fieldsyncd runs the FieldSync sync server.
@@ -41,17 +46,35 @@ Commands:
   serve        serve the /v1 protocol
   user add     add a user (password from stdin or --password-file)
   user revoke  sign a user out on every device
+  copy         copy a SQLite server's data into an empty PostgreSQL database
   rules        print the rules in force as tables
   demo         serve a seeded demo and print how to sign in
+
+--db takes a postgres:// or postgresql:// URL for PostgreSQL; anything else
+is the path of a SQLite file (default fieldsync.db).
 
 Run "fieldsyncd COMMAND -h" for a command's flags.
 `
 
 func main() {
 	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "fieldsyncd:", err)
+		fmt.Fprintln(os.Stderr, "fieldsyncd:", oneLine(err))
 		os.Exit(1)
 	}
+}
+
+// oneLine puts an error on one line, leaving out lines that repeat what an
+// earlier one says: a failed connection to PostgreSQL joins the errors of
+// every attempt (with TLS, then without), which are often the same.
+func oneLine(err error) string {
+	var lines []string
+	for l := range strings.Lines(err.Error()) {
+		l = strings.TrimSpace(l)
+		if l != "" && !slices.ContainsFunc(lines, func(kept string) bool { return strings.Contains(kept, l) }) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -73,6 +96,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return userRevoke(args[2:], stdout)
 		}
 		return fmt.Errorf("user: unknown command %q; want add or revoke", args[1])
+	case "copy":
+		return copyCmd(args[1:], stdout, stderr)
 	case "rules":
 		return printRules(args[1:], stdout)
 	case "demo":
@@ -125,7 +150,7 @@ func logger(w io.Writer) *slog.Logger {
 func serve(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", ":8080", "address to listen on")
-	db := fs.String("db", "fieldsync.db", "SQLite database file")
+	db := fs.String("db", "fieldsync.db", dbHelp)
 	blobDir := fs.String("blob-dir", "blobs", "directory for photo content")
 	rulesPath := fs.String("rules", "", "rules file (default: the embedded rules)")
 	cert := fs.String("tls-cert", "", "TLS certificate file")
@@ -141,7 +166,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := logger(stderr)
-	st, err := sqlitestore.Open(*db)
+	st, err := openStore(context.Background(), *db)
 	if err != nil {
 		return err
 	}
@@ -154,7 +179,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "db", *db, "blobs", *blobDir, "tls", *cert != "")
+	log.Info("serving", "addr", ln.Addr().String(), "db", describeDB(*db), "blobs", *blobDir, "tls", *cert != "")
 	return serveUntilSignal(server.NewHTTPServer(*addr, srv, log), ln, *cert, *key, log)
 }
 
@@ -192,7 +217,7 @@ func serveUntilSignal(hs *http.Server, ln net.Listener, cert, key string, log *s
 func userAdd(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
 	role := fs.String("role", "", "the user's role")
-	db := fs.String("db", "fieldsync.db", "SQLite database file")
+	db := fs.String("db", "fieldsync.db", dbHelp)
 	pwFile := fs.String("password-file", "", "read the password from this file (default: stdin)")
 	rulesPath := fs.String("rules", "", "rules file, for the roles (default: the embedded rules)")
 	name, err := parseWithName(fs, args)
@@ -217,7 +242,7 @@ func userAdd(args []string, stdin io.Reader, stdout io.Writer) error {
 		return fmt.Errorf("user add: read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	st, err := sqlitestore.Open(*db)
+	st, err := openStore(context.Background(), *db)
 	if err != nil {
 		return err
 	}
@@ -232,12 +257,12 @@ func userAdd(args []string, stdin io.Reader, stdout io.Writer) error {
 
 func userRevoke(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("user revoke", flag.ContinueOnError)
-	db := fs.String("db", "fieldsync.db", "SQLite database file")
+	db := fs.String("db", "fieldsync.db", dbHelp)
 	name, err := parseWithName(fs, args)
 	if err != nil {
 		return err
 	}
-	st, err := sqlitestore.Open(*db)
+	st, err := openStore(context.Background(), *db)
 	if err != nil {
 		return err
 	}
@@ -268,6 +293,7 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	dir := fs.String("dir", "", "directory for the demo's database and photos (default: a new temporary directory)")
+	db := fs.String("db", "", dbHelp+" (default: server.db in --dir)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -278,8 +304,14 @@ func demo(args []string, stdout, stderr io.Writer) error {
 		}
 		*dir = d
 	}
+	where := *dir
+	if *db == "" {
+		*db = filepath.Join(*dir, "server.db")
+	} else {
+		where = describeDB(*db) + ", photos in " + filepath.Join(*dir, "blobs")
+	}
 	log := logger(stderr)
-	st, err := sqlitestore.Open(filepath.Join(*dir, "server.db"))
+	st, err := openStore(context.Background(), *db)
 	if err != nil {
 		return err
 	}
@@ -306,7 +338,7 @@ func demo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	url := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "FieldSync demo server at %s (data in %s)\n\nSign in with any of these users; the password is %q:\n", url, *dir, server.DemoPassword)
+	fmt.Fprintf(stdout, "FieldSync demo server at %s (data in %s)\n\nSign in with any of these users; the password is %q:\n", url, where, server.DemoPassword)
 	for _, u := range server.DemoUsers {
 		fmt.Fprintf(stdout, "  %-6s %s\n", u.Name, u.Role)
 	}
