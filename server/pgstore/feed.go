@@ -18,12 +18,16 @@ import (
 // transaction below the horizon that could write the feed had ended
 // before the snapshot, so nothing can still commit there: rows below it
 // are shown, the rest wait. Leaving out other databases' transactions
-// keeps a long one there from holding back pulls here.
+// keeps a long one there from holding back pulls here; leaving out the
+// server's own workers (autovacuum's ANALYZE takes a transaction id in
+// this database, but writes only catalogs) keeps them from holding back
+// pulls right after a burst of writes.
 const horizonSQL = `SELECT LEAST(pg_snapshot_xmax(s)::text::bigint,
 		(SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
 		 WHERE x::text::bigint % 4294967296 NOT IN (
 			SELECT backend_xid::text::bigint FROM pg_stat_activity
-			WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()))) AS horizon
+			WHERE backend_xid IS NOT NULL
+			  AND (datname IS DISTINCT FROM current_database() OR backend_type <> 'client backend')))) AS horizon
 	FROM pg_current_snapshot() AS s`
 
 // scopeClause limits rows of a table to a scope; typ, scope and rid name

@@ -447,3 +447,57 @@ func TestFeedLagIsTheAgeOfTheOldestOpenWrite(t *testing.T) {
 		t.Errorf("feed lag once the write ended: %v, %v; want 0", lag, err)
 	}
 }
+
+func TestTwoCreatesOfOneRecordAtOnceKeepTheFirst(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	id := uuid.NewString()
+	var looked sync.WaitGroup
+	looked.Add(2)
+	var found atomic.Int64
+	create := func(title string) error {
+		var once sync.Once
+		return s.Write(ctx, func(tx server.Tx) error {
+			rec, err := tx.Record(id)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				found.Add(1)
+				return nil // made already: nothing to do
+			}
+			// Both look before either creates.
+			once.Do(func() { looked.Done(); looked.Wait() })
+			return putJob(tx, id, title)
+		})
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() { errs[0] = create("ann's") })
+	wg.Go(func() { errs[1] = create("bob's") })
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if found.Load() != 1 {
+		t.Errorf("%d of the two creates ran again and found the record, want the later one", found.Load())
+	}
+	err := s.Read(ctx, func(q server.Query) error {
+		var n int
+		page, err := q.Pull(everyone, server.Position{}, 10, "")
+		for _, r := range page.Records {
+			if r.ID == id {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("the record is in the feed %d times, want once", n)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -115,8 +115,12 @@ func (t *txn) lockRecords(step string, ids []string) ([]contract.Record, error) 
 	if !t.write {
 		return recs, nil
 	}
+	for _, id := range ids {
+		t.absent[id] = true
+	}
 	for i := range recs {
 		id := recs[i].ID
+		delete(t.absent, id)
 		t.locked[id] = true
 		if t.spOpen {
 			t.spLocked = append(t.spLocked, id)
@@ -129,7 +133,34 @@ func (t *txn) lockRecords(step string, ids []string) ([]contract.Record, error) 
 }
 
 func (t *txn) Items(parentID string) ([]contract.Record, error) {
-	return t.records("items", `SELECT doc FROM records WHERE scope = $1 AND id <> $1 ORDER BY seq`, parentID)
+	if !t.write {
+		return t.records("items", `SELECT doc FROM records WHERE scope = $1 AND id <> $1 ORDER BY seq`, parentID)
+	}
+	// Inside Write the items may be about to change (a merge moves them to
+	// another job): hold them, as Record does, so that writing them
+	// updates them rather than inserting them again.
+	var ids []string
+	err := t.each("items", false, `SELECT id FROM records WHERE scope = $1 AND id <> $1 ORDER BY seq`, []any{parentID}, func(rows pgx.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	recs, err := t.RecordsByID(ids)
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[string]int, len(ids))
+	for i, id := range ids {
+		at[id] = i
+	}
+	slices.SortFunc(recs, func(a, b contract.Record) int { return at[a.ID] - at[b.ID] })
+	return recs, nil
 }
 
 func (t *txn) Matches(typ, key string) ([]contract.Record, error) {
@@ -203,12 +234,12 @@ func (t *txn) LockMatch(typ, key string) error {
 }
 
 // putRecords returns the statements storing records and their links.
-// Records this transaction holds (known) are upserted: their feed position
-// changes with every write, so an update that left the other columns
-// alone would save nothing. The others are new to it, and plainly
+// Records this transaction looked for and did not find (fresh) are plainly
 // inserted: a record made at the same moment by another transaction is a
-// unique violation, and the retry finds it.
-func putRecords(ws []server.RecordWrite, known func(id string) bool) ([]*pgx.QueuedQuery, error) {
+// unique violation, and the retry finds it. The others are upserted: their
+// feed position changes with every write, so an update that left the
+// other columns alone would save nothing.
+func putRecords(ws []server.RecordWrite, fresh func(id string) bool) ([]*pgx.QueuedQuery, error) {
 	if len(ws) == 0 {
 		return nil, nil
 	}
@@ -227,9 +258,9 @@ func putRecords(ws []server.RecordWrite, known func(id string) bool) ([]*pgx.Que
 				return nil, fmt.Errorf("put record %s: %w", r.ID, err)
 			}
 		}
-		rows := &insert
-		if known(r.ID) {
-			rows = &upsert
+		rows := &upsert
+		if fresh(r.ID) {
+			rows = &insert
 		}
 		rows.add(w, doc)
 		if w.Index.LinksChanged {

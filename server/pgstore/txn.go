@@ -49,8 +49,11 @@ type txn struct {
 	// it locked inside the open savepoint, which a rollback to it releases.
 	locked   map[string]bool
 	spLocked []string
-	// inserted holds the records this transaction has written.
-	inserted map[string]bool
+	// absent holds the records this transaction looked for and did not
+	// find; inserted those it has written, and spInserted those it first
+	// wrote inside the open savepoint, which a rollback to it unwrites.
+	absent, inserted map[string]bool
+	spInserted       []string
 
 	seqs    []int64  // sequence numbers drawn after the last record lock
 	claimed []string // operation ids this transaction tried to claim
@@ -65,7 +68,7 @@ type txn struct {
 }
 
 func newTxn(ctx context.Context, s *Store, conn *pgx.Conn, write bool) *txn {
-	t := &txn{ctx: ctx, s: s, conn: conn, write: write, locked: map[string]bool{}, inserted: map[string]bool{}, horizon: -1}
+	t := &txn{ctx: ctx, s: s, conn: conn, write: write, locked: map[string]bool{}, absent: map[string]bool{}, inserted: map[string]bool{}, horizon: -1}
 	if write {
 		t.buf = writebehind.New(sink{t})
 	}
@@ -280,7 +283,7 @@ func (t *txn) rollback() {
 }
 
 func (t *txn) BeginOp() error {
-	t.spLocked = t.spLocked[:0]
+	t.spLocked, t.spInserted = t.spLocked[:0], t.spInserted[:0]
 	return t.buf.BeginOp()
 }
 
@@ -303,6 +306,9 @@ func (t *txn) EndOp(keep bool) error {
 		return err
 	}
 	t.enqueue(false, &pgx.QueuedQuery{SQL: "ROLLBACK TO SAVEPOINT op"}, &pgx.QueuedQuery{SQL: "RELEASE SAVEPOINT op"})
+	for _, id := range t.spInserted {
+		delete(t.inserted, id)
+	}
 	if len(t.spLocked) > 0 {
 		// The rollback released the row locks taken inside the savepoint;
 		// what the server read under them must stay held.
@@ -324,10 +330,15 @@ type sink struct{ t *txn }
 
 func (k sink) PutRecords(ws []server.RecordWrite) error {
 	t := k.t
-	qqs, err := putRecords(ws, func(id string) bool { return t.locked[id] || t.inserted[id] })
+	qqs, err := putRecords(ws, func(id string) bool { return t.absent[id] && !t.inserted[id] })
 	t.enqueue(true, qqs...)
 	for _, w := range ws {
-		t.inserted[w.Record.ID] = true
+		if id := w.Record.ID; !t.inserted[id] {
+			t.inserted[id] = true
+			if t.spOpen {
+				t.spInserted = append(t.spInserted, id)
+			}
+		}
 	}
 	return err
 }
