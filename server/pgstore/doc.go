@@ -11,7 +11,8 @@
 // job numbers (records.go); the change feed behind pulls (feed.go); the
 // change log and each operation's claimed and stored result (changes.go);
 // review items (reviews.go); users, sessions, bound devices and sign-in
-// throttles (users.go).
+// throttles (users.go); moving a SQLite server's data in, for fieldsyncd
+// copy (copy.go).
 //
 // The feed orders rows by the id of the transaction that wrote them, then
 // by a sequence number, and a pull shows only rows of transactions older
@@ -19,6 +20,8 @@
 // position a pull has shown. Sequence numbers are drawn after the records
 // they are for are locked, so each record's versions carry growing numbers.
 //
-// It imports server (the contract it implements), the contract packages
-// and internal/wirejson (record documents). It knows nothing of the device.
+// It imports server (the contract it implements), the contract packages,
+// internal/wirejson (record documents) and internal/writebehind (a
+// transaction's waiting writes); copy.go also reads the SQLite store's
+// file. It knows nothing of the device.
 package pgstore
