@@ -11,23 +11,30 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// horizonSQL computes the feed's horizon in the statement's snapshot: the
+// horizonSQL computes the feed's horizon in the statement's snapshot, and
+// the snapshot's end (the next transaction id). The horizon is the
 // smallest id among the transactions running when the snapshot was taken
-// that may be writing this database (those seen running in another
-// database cannot), or the snapshot's end when there is none. Every
-// transaction below the horizon that could write the feed had ended
-// before the snapshot, so nothing can still commit there: rows below it
-// are shown, the rest wait. Leaving out other databases' transactions
-// keeps a long one there from holding back pulls here; leaving out the
-// server's own workers (autovacuum's ANALYZE takes a transaction id in
-// this database, but writes only catalogs) keeps them from holding back
-// pulls right after a burst of writes.
+// that may be writing this database, or the snapshot's end when there is
+// none: every transaction below it that could write the feed had ended
+// before the snapshot, so nothing can still commit there. Rows below it
+// are shown, the rest wait.
+//
+// A transaction is left out only when pg_stat_activity shows it running in
+// another database, or as an autovacuum worker here (whose ANALYZE takes a
+// transaction id but writes only catalogs), and nowhere as a client of
+// this database (a parallel worker shares its leader's id): so a long
+// transaction elsewhere does not hold back pulls here. One that ended
+// between the snapshot and that look is counted, which can leave the
+// horizon a little below one shown before: harmless, as the device's
+// cursor never moves back.
 const horizonSQL = `SELECT LEAST(pg_snapshot_xmax(s)::text::bigint,
 		(SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
 		 WHERE x::text::bigint % 4294967296 NOT IN (
 			SELECT backend_xid::text::bigint FROM pg_stat_activity
 			WHERE backend_xid IS NOT NULL
-			  AND (datname IS DISTINCT FROM current_database() OR backend_type <> 'client backend')))) AS horizon
+			GROUP BY backend_xid
+			HAVING bool_and(datname IS DISTINCT FROM current_database() OR backend_type = 'autovacuum worker')))) AS horizon,
+		pg_snapshot_xmax(s)::text::bigint AS next
 	FROM pg_current_snapshot() AS s`
 
 // scopeClause limits rows of a table to a scope; typ, scope and rid name
@@ -74,11 +81,11 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 		ORDER BY epoch, seq, kind LIMIT ` + lim
 
 	b := &pgx.Batch{}
-	horizon := t.horizon
+	horizon, next := t.horizon, t.next
 	if t.write || horizon < 0 {
 		// In Read, the same snapshot, so the same horizon: Head needs no
 		// query.
-		b.Queue(horizonSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&horizon) })
+		b.Queue(horizonSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&horizon, &next) })
 	}
 	n := 0
 	queueEach(b, sql, a, func(rows pgx.Rows) error {
@@ -114,12 +121,13 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 		return server.FeedPage{Last: after}, err
 	}
 	if !t.write {
-		t.horizon = horizon
+		t.horizon, t.next = horizon, next
 	}
 	// Every position shown lies below the horizon of its time, and Head
-	// is the horizon: nothing at or past it can have been given out.
-	if after.Epoch > horizon || after.Epoch == horizon && after.Seq > 0 {
-		return server.FeedPage{Last: after}, fmt.Errorf("pull after %d.%d, past the feed's head %d: %w", after.Epoch, after.Seq, horizon, server.ErrUnknownPosition)
+	// is the horizon, which never passes the snapshot's end: nothing at
+	// or past the end can have been given out.
+	if after.Epoch > next || after.Epoch == next && after.Seq > 0 {
+		return server.FeedPage{Last: after}, fmt.Errorf("pull after %d.%d, past the feed's end %d: %w", after.Epoch, after.Seq, next, server.ErrUnknownPosition)
 	}
 	return page, nil
 }
@@ -129,12 +137,12 @@ func (t *txn) Head() (server.Position, error) {
 	if !t.write && t.horizon >= 0 {
 		return server.Position{Epoch: t.horizon}, nil
 	}
-	var h int64
-	if _, err := t.queryRow("head", false, horizonSQL, nil, &h); err != nil {
+	var h, next int64
+	if _, err := t.queryRow("head", false, horizonSQL, nil, &h, &next); err != nil {
 		return server.Position{}, err
 	}
 	if !t.write {
-		t.horizon = h
+		t.horizon, t.next = h, next
 	}
 	return server.Position{Epoch: h}, nil
 }

@@ -58,6 +58,7 @@ type txn struct {
 	seqs    []int64  // sequence numbers drawn after the last record lock
 	claimed []string // operation ids this transaction tried to claim
 	horizon int64    // Read: the feed's horizon in this snapshot, once known
+	next    int64    // Read: the snapshot's end, with horizon
 
 	// conflict is the first error of a statement that met a concurrent
 	// transaction: the attempt is given up and run again, whatever the
