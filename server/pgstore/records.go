@@ -18,22 +18,40 @@ import (
 // the feed than those a pull has shown.
 const xid = `pg_current_xact_id()::text::bigint`
 
-// seqBlock is how many sequence numbers one round trip draws.
-const seqBlock = 32
+// Sequence numbers are drawn in blocks: seqBlock at first, twice as many
+// each time a transaction runs out, up to maxSeqBlock; a read that locks
+// records draws, in the same round trip, as many as it locked and
+// seqBlock more. Numbers left unused are lost, which costs nothing.
+const (
+	seqBlock    = 32
+	maxSeqBlock = 4096
+)
 
 // Record returns the record as this transaction last wrote it, or reads
 // it, inside Write locking it.
 func (t *txn) Record(id string) (*contract.Record, error) {
-	if t.buf != nil {
-		if rec, ok := t.buf.Written(id); ok {
-			return rec, nil
-		}
+	if rec, ok := t.known(id); ok {
+		return rec, nil
 	}
 	recs, err := t.lockRecords("record", []string{id})
 	if err != nil || len(recs) == 0 {
 		return nil, err
 	}
 	return &recs[0], nil
+}
+
+// known returns a record as this transaction last wrote or read it (nil
+// when it found none), without asking the database: what it read stays
+// as it was, as the transaction holds it (Write) or reads one snapshot
+// (Read).
+func (t *txn) known(id string) (*contract.Record, bool) {
+	if t.buf != nil {
+		if rec, ok := t.buf.Written(id); ok {
+			return rec, true
+		}
+	}
+	rec, ok := t.read[id]
+	return rec, ok
 }
 
 // records runs a statement whose first column is a record document.
@@ -58,15 +76,12 @@ func (t *txn) records(step, sql string, args ...any) ([]contract.Record, error) 
 // this transaction has not written in one statement.
 func (t *txn) RecordsByID(ids []string) ([]contract.Record, error) {
 	var out []contract.Record
-	missing := ids
-	if t.buf != nil {
-		missing = nil
-		for _, id := range ids {
-			if rec, ok := t.buf.Written(id); ok {
-				out = append(out, *rec)
-			} else {
-				missing = append(missing, id)
-			}
+	var missing []string
+	for _, id := range ids {
+		if rec, ok := t.known(id); !ok {
+			missing = append(missing, id)
+		} else if rec != nil {
+			out = append(out, *rec)
 		}
 	}
 	if len(missing) == 0 {
@@ -107,10 +122,16 @@ func (t *txn) lockRecords(step string, ids []string) ([]contract.Record, error) 
 		fresh = fresh || t.write && !t.locked[id]
 	}
 	if fresh {
-		queueSeqs(b, seqBlock, &seqs)
+		queueSeqs(b, min(len(ids)+seqBlock, maxSeqBlock), &seqs)
 	}
 	if err := t.send(step, false, b); err != nil {
 		return nil, err
+	}
+	for _, id := range ids {
+		t.read[id] = nil
+	}
+	for i := range recs {
+		t.read[recs[i].ID] = &recs[i]
 	}
 	if !t.write {
 		return recs, nil
@@ -182,7 +203,8 @@ func (t *txn) SeesThrough(userID, recordID string) (bool, error) {
 // held one of its records before could have given it.
 func (t *txn) NextSeq() (int64, error) {
 	if len(t.seqs) == 0 {
-		seqs, err := t.drawSeqs(seqBlock)
+		t.block = min(max(2*t.block, seqBlock), maxSeqBlock)
+		seqs, err := t.drawSeqs(t.block)
 		if err != nil {
 			return 0, err
 		}
@@ -381,15 +403,16 @@ type touched struct {
 }
 
 // Touch renumbers the records and reviews people added to a job must pull,
-// in three round trips: lock and read them, draw their new numbers (after
-// the locks, as NextSeq does), and write them back with the number changed
-// in their documents too.
+// in two round trips: lock and read them and draw numbers after the locks
+// (as NextSeq does), then write them back with the number changed in
+// their documents too.
 func (t *txn) Touch(jobID string) error {
 	// What the transaction wrote so far is renumbered below, behind the
 	// buffer's copies: from here on records are read from the database.
 	if err := t.buf.Forget(); err != nil {
 		return err
 	}
+	clear(t.read)
 	var recs, rvs []touched
 	scan := func(into *[]touched) func(pgx.Rows) error {
 		return func(rows pgx.Rows) error {
@@ -409,22 +432,27 @@ func (t *txn) Touch(jobID string) error {
 			OR id IN (SELECT record_id FROM reviews WHERE match_id = $1)
 		ORDER BY id FOR UPDATE`, []any{jobID}, scan(&recs))
 	queueEach(b, `SELECT id, seq, doc FROM reviews WHERE scope = $1 OR match_id = $1 ORDER BY id FOR UPDATE`, []any{jobID}, scan(&rvs))
+	var drawn []int64
+	queueSeqs(b, seqBlock, &drawn)
 	if err := t.send("touch", true, b); err != nil {
 		return err
 	}
+	t.seqs = drawn
 	for _, r := range recs {
 		t.locked[r.id] = true
 		if t.spOpen {
 			t.spLocked = append(t.spLocked, r.id)
 		}
 	}
-	t.seqs = nil
 	if len(recs)+len(rvs) == 0 {
 		return nil
 	}
-	seqs, err := t.drawSeqs(len(recs) + len(rvs))
-	if err != nil {
-		return err
+	seqs := make([]int64, len(recs)+len(rvs))
+	for i := range seqs {
+		var err error
+		if seqs[i], err = t.NextSeq(); err != nil {
+			return err
+		}
 	}
 	// Rows keep their order in the feed among themselves.
 	byOldSeq := func(a, b touched) int { return cmp.Compare(a.seq, b.seq) }

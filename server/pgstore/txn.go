@@ -55,7 +55,12 @@ type txn struct {
 	absent, inserted map[string]bool
 	spInserted       []string
 
+	// read holds the records this transaction read (nil: looked for and
+	// not found).
+	read map[string]*contract.Record
+
 	seqs    []int64  // sequence numbers drawn after the last record lock
+	block   int      // how many NextSeq drew last
 	claimed []string // operation ids this transaction tried to claim
 	horizon int64    // Read: the feed's horizon in this snapshot, once known
 	next    int64    // Read: the snapshot's end, with horizon
@@ -69,7 +74,8 @@ type txn struct {
 }
 
 func newTxn(ctx context.Context, s *Store, conn *pgx.Conn, write bool) *txn {
-	t := &txn{ctx: ctx, s: s, conn: conn, write: write, locked: map[string]bool{}, absent: map[string]bool{}, inserted: map[string]bool{}, horizon: -1}
+	t := &txn{ctx: ctx, s: s, conn: conn, write: write, locked: map[string]bool{}, absent: map[string]bool{}, inserted: map[string]bool{},
+		read: map[string]*contract.Record{}, horizon: -1}
 	if write {
 		t.buf = writebehind.New(sink{t})
 	}
@@ -312,8 +318,12 @@ func (t *txn) EndOp(keep bool) error {
 	}
 	if len(t.spLocked) > 0 {
 		// The rollback released the row locks taken inside the savepoint;
-		// what the server read under them must stay held.
+		// what the server read under them must stay held, and is read
+		// again, as it may have changed in between.
 		ids := append([]string(nil), t.spLocked...)
+		for _, id := range ids {
+			delete(t.read, id)
+		}
 		t.enqueue(false, &pgx.QueuedQuery{SQL: `SELECT id FROM records WHERE id = ANY($1) ORDER BY id FOR UPDATE`, Arguments: []any{ids}})
 		t.seqs = nil
 	}
