@@ -501,3 +501,27 @@ func TestTwoCreatesOfOneRecordAtOnceKeepTheFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAWriteThatOnlyStoresRecordsKeepsThem(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	id := uuid.NewString()
+	// No statement reaches the database before the commit: the record
+	// waits in memory until then.
+	err := s.Write(ctx, func(tx server.Tx) error {
+		return tx.PutRecords([]server.RecordWrite{{Record: &contract.Record{Type: "job", ID: id, Seq: 1}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(q server.Query) error {
+		rec, err := q.Record(id)
+		if err == nil && rec == nil {
+			err = errors.New("the record written is not there")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -253,8 +253,8 @@ func (t *txn) commit() error {
 	if err := t.buf.Commit(); err != nil {
 		return err
 	}
-	if !t.begun {
-		return nil // nothing was sent, so nothing was written
+	if !t.begun && len(t.pre) == 0 {
+		return nil // nothing was written
 	}
 	b := &pgx.Batch{}
 	if len(t.claimed) > 0 {
