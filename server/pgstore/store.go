@@ -150,13 +150,16 @@ func (s *Store) Write(ctx context.Context, fn func(server.Tx) error) error {
 	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = firstRetryBackoff, lastRetryBackoff, 0
 	bo.Reset()
 	var last error
-	for range maxWriteAttempts {
+	for attempt := 1; ; attempt++ {
 		err := s.writeOnce(ctx, fn)
 		conflict, ok := errors.AsType[*errConflict](err)
 		if !ok {
 			return err
 		}
 		last = conflict.err
+		if attempt == maxWriteAttempts {
+			break
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("write: %w", ctx.Err())
@@ -194,6 +197,10 @@ func (s *Store) writeOnce(ctx context.Context, fn func(server.Tx) error) error {
 		t.rollback()
 		return fmt.Errorf("write: a statement failed outside any operation, so nothing was kept: %w", t.aborted)
 	}
+	// A connection lost while COMMIT was on its way leaves the outcome
+	// unknown, and is reported as unavailable all the same: a device
+	// sending the batch again gets the stored results of whatever did
+	// commit, so trying again is safe.
 	if err := t.commit(); err != nil {
 		t.rollback()
 		if c, ok := errors.AsType[*errConflict](err); ok {
