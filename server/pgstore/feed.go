@@ -19,23 +19,45 @@ import (
 // before the snapshot, so nothing can still commit there. Rows below it
 // are shown, the rest wait.
 //
-// A transaction is left out only when pg_stat_activity shows it running in
-// another database, or as an autovacuum worker here (whose ANALYZE takes a
-// transaction id but writes only catalogs), and nowhere as a client of
-// this database (a parallel worker shares its leader's id): so a long
-// transaction elsewhere does not hold back pulls here. One that ended
-// between the snapshot and that look is counted, which can leave the
-// horizon a little below one shown before: harmless, as the device's
-// cursor never moves back.
-const horizonSQL = `SELECT LEAST(pg_snapshot_xmax(s)::text::bigint,
+// foreign is a subquery listing (modulo 2^32) the ids known not to write
+// this database: those of foreignSQL. Leaving them out keeps a long
+// transaction in another database from holding back pulls here.
+func horizonSQL(foreign string) string {
+	return `SELECT LEAST(pg_snapshot_xmax(s)::text::bigint,
 		(SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
-		 WHERE x::text::bigint % 4294967296 NOT IN (
-			SELECT backend_xid::text::bigint FROM pg_stat_activity
-			WHERE backend_xid IS NOT NULL
-			GROUP BY backend_xid
-			HAVING bool_and(datname IS DISTINCT FROM current_database() OR backend_type = 'autovacuum worker')))) AS horizon,
+		 WHERE x::text::bigint % 4294967296 NOT IN ` + foreign + `)) AS horizon,
 		pg_snapshot_xmax(s)::text::bigint AS next
 	FROM pg_current_snapshot() AS s`
+}
+
+// foreignSQL lists the transactions pg_stat_activity shows running in
+// another database, or as an autovacuum worker here (whose ANALYZE takes a
+// transaction id but writes only catalogs), and nowhere as a client of
+// this database (a parallel worker shares its leader's id).
+//
+// A look taken after the snapshot would count a foreign transaction that
+// ended in between, holding back the horizon for no reason: so a Read
+// whose first statement is a pull looks before it begins, in a round trip
+// of its own, and passes what it saw to the pull.
+const foreignSQL = `SELECT backend_xid::text::bigint FROM pg_stat_activity
+	WHERE backend_xid IS NOT NULL
+	GROUP BY backend_xid
+	HAVING bool_and(datname IS DISTINCT FROM current_database() OR backend_type = 'autovacuum worker')`
+
+// foreignIn returns the subquery of ids not writing this database, taken
+// before the transaction began when it could be, adding its parameter to a.
+func (t *txn) foreignIn(a *args) (string, error) {
+	if !t.write && !t.begun && !t.lookedAbroad {
+		if err := t.conn.QueryRow(t.ctx, `SELECT COALESCE(array_agg(x), '{}') FROM (`+foreignSQL+`) AS f(x)`).Scan(&t.foreign); err != nil {
+			return "", t.check("look for other databases' transactions", err)
+		}
+		t.lookedAbroad = true
+	}
+	if !t.lookedAbroad {
+		return "(" + foreignSQL + ")", nil
+	}
+	return "(SELECT unnest(" + a.add(t.foreign) + "::bigint[]))", nil
+}
 
 // scopeClause limits rows of a table to a scope; typ, scope and rid name
 // the table's record type, job and record id columns.
@@ -65,6 +87,11 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 		return page, fmt.Errorf("pull: limit %d, want 1 or more", limit)
 	}
 	var a args
+	foreign, err := t.foreignIn(&a)
+	if err != nil {
+		return page, err
+	}
+	hsql := horizonSQL(foreign)
 	ae, as, lim := a.add(after.Epoch), a.add(after.Seq), a.add(limit+1)
 	recWhere := scopeClause(sc, &a, "type", "scope", "id")
 	if answered != "" {
@@ -76,7 +103,7 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 			WHERE (epoch, seq) > (%s, %s) AND epoch < (SELECT horizon FROM h) AND %s
 			ORDER BY epoch, seq LIMIT %s)`, kind, table, ae, as, where, lim)
 	}
-	sql := `WITH h AS MATERIALIZED (` + horizonSQL + `)
+	sql := `WITH h AS MATERIALIZED (` + hsql + `)
 		SELECT kind, epoch, seq, doc FROM (` + feed(0, "records", recWhere) + ` UNION ALL ` + feed(1, "reviews", rvWhere) + `) f
 		ORDER BY epoch, seq, kind LIMIT ` + lim
 
@@ -85,7 +112,9 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 	if t.write || horizon < 0 {
 		// In Read, the same snapshot, so the same horizon: Head needs no
 		// query.
-		b.Queue(horizonSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&horizon, &next) })
+		var ha args
+		hf, _ := t.foreignIn(&ha) // known by now
+		b.Queue(horizonSQL(hf), ha...).QueryRow(func(row pgx.Row) error { return row.Scan(&horizon, &next) })
 	}
 	n := 0
 	queueEach(b, sql, a, func(rows pgx.Rows) error {
@@ -137,8 +166,13 @@ func (t *txn) Head() (server.Position, error) {
 	if !t.write && t.horizon >= 0 {
 		return server.Position{Epoch: t.horizon}, nil
 	}
+	var a args
+	foreign, err := t.foreignIn(&a)
+	if err != nil {
+		return server.Position{}, err
+	}
 	var h, next int64
-	if _, err := t.queryRow("head", false, horizonSQL, nil, &h, &next); err != nil {
+	if _, err := t.queryRow("head", false, horizonSQL(foreign), a, &h, &next); err != nil {
 		return server.Position{}, err
 	}
 	if !t.write {

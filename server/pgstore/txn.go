@@ -64,6 +64,10 @@ type txn struct {
 	claimed []string // operation ids this transaction tried to claim
 	horizon int64    // Read: the feed's horizon in this snapshot, once known
 	next    int64    // Read: the snapshot's end, with horizon
+	// Read: the transactions seen not writing this database before it
+	// began, if it looked (lookedAbroad).
+	foreign      []int64
+	lookedAbroad bool
 
 	// conflict is the first error of a statement that met a concurrent
 	// transaction: the attempt is given up and run again, whatever the
