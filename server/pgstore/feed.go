@@ -3,6 +3,7 @@ package pgstore
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"fieldsync/contract"
@@ -22,11 +23,14 @@ import (
 // foreign is a subquery listing (modulo 2^32) the ids known not to write
 // this database: those of foreignSQL. Leaving them out keeps a long
 // transaction in another database from holding back pulls here.
-func horizonSQL(foreign string) string {
+//
+// Both are shifted as epochs are (see checkEpochs).
+func (t *txn) horizonSQL(foreign string) string {
+	shift := strconv.FormatInt(t.s.shift, 10)
 	return `SELECT LEAST(pg_snapshot_xmax(s)::text::bigint,
 		(SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
-		 WHERE x::text::bigint % 4294967296 NOT IN ` + foreign + `)) AS horizon,
-		pg_snapshot_xmax(s)::text::bigint AS next
+		 WHERE x::text::bigint % 4294967296 NOT IN ` + foreign + `)) + ` + shift + ` AS horizon,
+		pg_snapshot_xmax(s)::text::bigint + ` + shift + ` AS next
 	FROM pg_current_snapshot() AS s`
 }
 
@@ -91,7 +95,7 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 	if err != nil {
 		return page, err
 	}
-	hsql := horizonSQL(foreign)
+	hsql := t.horizonSQL(foreign)
 	ae, as, lim := a.add(after.Epoch), a.add(after.Seq), a.add(limit+1)
 	recWhere := scopeClause(sc, &a, "type", "scope", "id")
 	if answered != "" {
@@ -114,7 +118,7 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 		// query.
 		var ha args
 		hf, _ := t.foreignIn(&ha) // known by now
-		b.Queue(horizonSQL(hf), ha...).QueryRow(func(row pgx.Row) error { return row.Scan(&horizon, &next) })
+		b.Queue(t.horizonSQL(hf), ha...).QueryRow(func(row pgx.Row) error { return row.Scan(&horizon, &next) })
 	}
 	n := 0
 	queueEach(b, sql, a, func(rows pgx.Rows) error {
@@ -172,7 +176,7 @@ func (t *txn) Head() (server.Position, error) {
 		return server.Position{}, err
 	}
 	var h, next int64
-	if _, err := t.queryRow("head", false, horizonSQL(foreign), a, &h, &next); err != nil {
+	if _, err := t.queryRow("head", false, t.horizonSQL(foreign), a, &h, &next); err != nil {
 		return server.Position{}, err
 	}
 	if !t.write {

@@ -140,6 +140,17 @@ var migrations = []string{
 	BEGIN
 		RAISE EXCEPTION USING ERRCODE = 'unique_violation', MESSAGE = msg;
 	END $$;`,
+
+	// 2: feed positions survive a dump restored into another cluster,
+	// whose transaction ids start lower: shift is added to every
+	// transaction id the feed uses, and high_water is the largest
+	// position the feed is known to have shown (see checkEpochs).
+	`CREATE TABLE feed_epoch (
+		one        boolean PRIMARY KEY DEFAULT true CHECK (one),
+		shift      bigint NOT NULL,
+		high_water bigint NOT NULL
+	);
+	INSERT INTO feed_epoch(shift, high_water) VALUES (0, 0);`,
 }
 
 // migrateLock is the advisory lock key held while migrating, so that two
@@ -147,12 +158,46 @@ var migrations = []string{
 const migrateLock = 0x6669656c6473796e // "fieldsyn"
 
 // migrate brings the database's schema up to date, applying each missing
-// migration in its own transaction, under an advisory lock.
-func migrate(ctx context.Context, conn *pgx.Conn) (err error) {
-	return migrateTo(ctx, conn, migrations)
+// migration in its own transaction, and checks the feed's epochs, under an
+// advisory lock. It returns the shift to add to transaction ids.
+func migrate(ctx context.Context, conn *pgx.Conn) (shift int64, err error) {
+	err = migrateTo(ctx, conn, migrations, func() error {
+		shift, err = checkEpochs(ctx, conn)
+		return err
+	})
+	return shift, err
 }
 
-func migrateTo(ctx context.Context, conn *pgx.Conn, list []string) (err error) {
+// restoreMargin is how far past the largest position known a restored
+// database's feed goes on: more transaction ids than a server uses between
+// two marks of its high water.
+const restoreMargin = 1 << 32
+
+// checkEpochs finds a database restored into a cluster whose transaction
+// ids are below the positions its feed showed, and shifts its epochs past
+// them, so that devices' cursors still lie before every new write. It
+// then marks the high water.
+func checkEpochs(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	var shift, high, top, next int64
+	err := conn.QueryRow(ctx, `SELECT shift, high_water,
+			GREATEST((SELECT max(epoch) FROM records), (SELECT max(epoch) FROM reviews), 0),
+			pg_snapshot_xmax(pg_current_snapshot())::text::bigint
+		FROM feed_epoch`).Scan(&shift, &high, &top, &next)
+	if err != nil {
+		return 0, fmt.Errorf("read the feed's epochs: %w", err)
+	}
+	top = max(top, high)
+	if next+shift < top {
+		shift = top + restoreMargin - next
+	}
+	if _, err := conn.Exec(ctx, `UPDATE feed_epoch SET shift = $1,
+		high_water = GREATEST(high_water, pg_snapshot_xmax(pg_current_snapshot())::text::bigint + $1)`, shift); err != nil {
+		return 0, fmt.Errorf("mark the feed's high water: %w", err)
+	}
+	return shift, nil
+}
+
+func migrateTo(ctx context.Context, conn *pgx.Conn, list []string, after func() error) (err error) {
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(migrateLock)); err != nil {
 		return fmt.Errorf("lock for migrating: %w", err)
 	}
@@ -185,5 +230,5 @@ func migrateTo(ctx context.Context, conn *pgx.Conn, list []string) (err error) {
 			return fmt.Errorf("migration %d: %w", v, err)
 		}
 	}
-	return nil
+	return after()
 }

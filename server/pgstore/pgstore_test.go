@@ -525,3 +525,48 @@ func TestAWriteThatOnlyStoresRecordsKeepsThem(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestADatabaseRestoredIntoAnotherClusterKeepsItsFeedGoing(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	s, err := pgstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, func(tx server.Tx) error { return putJob(tx, uuid.NewString(), "before") }); err != nil {
+		t.Fatal(err)
+	}
+	d := &device{jobs: map[string]contract.Record{}}
+	d.pull(t, s)
+	s.Close()
+
+	// A dump restored into a cluster whose transaction ids are a billion
+	// behind the old one's: what the old cluster gave out lies far ahead
+	// of this one's ids.
+	const behind = 1_000_000_000
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE records SET epoch = epoch + $1`, `UPDATE feed_epoch SET high_water = high_water + $1`} {
+		if _, err := conn.Exec(ctx, q, behind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close(ctx)
+	d.cursor.Epoch += behind
+
+	s, err = pgstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	after := uuid.NewString()
+	if err := s.Write(ctx, func(tx server.Tx) error { return putJob(tx, after, "after") }); err != nil {
+		t.Fatal(err)
+	}
+	d.pull(t, s)
+	if _, ok := d.jobs[after]; !ok {
+		t.Errorf("a job written after the restore never reached a device pulling from its cursor of before")
+	}
+}

@@ -13,11 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// xid is the id of the writing transaction, the epoch of the rows it
-// writes: rows of a transaction that can still commit are never older in
-// the feed than those a pull has shown.
-const xid = `pg_current_xact_id()::text::bigint`
-
 // Sequence numbers are drawn in blocks: seqBlock at first, twice as many
 // each time a transaction runs out, up to maxSeqBlock; a read that locks
 // records draws, in the same round trip, as many as it locked and
@@ -261,7 +256,7 @@ func (t *txn) LockMatch(typ, key string) error {
 // unique violation, and the retry finds it. The others are upserted: their
 // feed position changes with every write, so an update that left the
 // other columns alone would save nothing.
-func putRecords(ws []server.RecordWrite, fresh func(id string) bool) ([]*pgx.QueuedQuery, error) {
+func putRecords(ws []server.RecordWrite, fresh func(id string) bool, epoch string) ([]*pgx.QueuedQuery, error) {
 	if len(ws) == 0 {
 		return nil, nil
 	}
@@ -293,8 +288,8 @@ func putRecords(ws []server.RecordWrite, fresh func(id string) bool) ([]*pgx.Que
 		}
 	}
 	var qqs []*pgx.QueuedQuery
-	const insertSQL = `INSERT INTO records(id, type, scope, match_key, number, answered, epoch, seq, doc)
-		SELECT u.id, u.type, NULLIF(u.scope, ''), NULLIF(u.match_key, ''), NULLIF(u.number, ''), NULLIF(u.answered, ''), ` + xid + `, u.seq, u.doc
+	insertSQL := `INSERT INTO records(id, type, scope, match_key, number, answered, epoch, seq, doc)
+		SELECT u.id, u.type, NULLIF(u.scope, ''), NULLIF(u.match_key, ''), NULLIF(u.number, ''), NULLIF(u.answered, ''), ` + epoch + `, u.seq, u.doc
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bytea[])
 			AS u(id, type, scope, match_key, number, answered, seq, doc)`
 	if len(insert.id) > 0 {
@@ -459,7 +454,7 @@ func (t *txn) Touch(jobID string) error {
 	slices.SortFunc(recs, byOldSeq)
 	slices.SortFunc(rvs, byOldSeq)
 	b = &pgx.Batch{}
-	if err := queueRenumbered(b, "records", recs, seqs[:len(recs)], func(doc []byte, seq int64) ([]byte, error) {
+	if err := queueRenumbered(b, "records", t.s.epoch, recs, seqs[:len(recs)], func(doc []byte, seq int64) ([]byte, error) {
 		var rec contract.Record
 		if err := json.Unmarshal(doc, &rec); err != nil {
 			return nil, err
@@ -469,7 +464,7 @@ func (t *txn) Touch(jobID string) error {
 	}); err != nil {
 		return err
 	}
-	if err := queueRenumbered(b, "reviews", rvs, seqs[len(recs):], func(doc []byte, seq int64) ([]byte, error) {
+	if err := queueRenumbered(b, "reviews", t.s.epoch, rvs, seqs[len(recs):], func(doc []byte, seq int64) ([]byte, error) {
 		var rv contract.Review
 		if err := json.Unmarshal(doc, &rv); err != nil {
 			return nil, err
@@ -485,7 +480,7 @@ func (t *txn) Touch(jobID string) error {
 // queueRenumbered queues the update giving rows of table their new
 // sequence numbers, in their column and their document. Records lose
 // their answered mark: no push answer carried these numbers.
-func queueRenumbered(b *pgx.Batch, table string, rows []touched, seqs []int64, redo func([]byte, int64) ([]byte, error)) error {
+func queueRenumbered(b *pgx.Batch, table, epoch string, rows []touched, seqs []int64, redo func([]byte, int64) ([]byte, error)) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -497,7 +492,7 @@ func queueRenumbered(b *pgx.Batch, table string, rows []touched, seqs []int64, r
 		}
 		ids[i], docs[i] = r.id, doc
 	}
-	set := `epoch = ` + xid + `, seq = u.seq, doc = u.doc`
+	set := `epoch = ` + epoch + `, seq = u.seq, doc = u.doc`
 	if table == "records" {
 		set += `, answered = NULL`
 	}

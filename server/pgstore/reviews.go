@@ -62,7 +62,7 @@ func (t *txn) PutReview(rv *contract.Review, scope string) error {
 		return fmt.Errorf("put review: %w", err)
 	}
 	_, err = t.exec("put review", true, `INSERT INTO reviews(id, record_id, record_type, scope, grp, status, match_id, epoch, seq, doc)
-		VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6, NULLIF($7, ''), `+xid+`, $8, $9)
+		VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6, NULLIF($7, ''), `+t.s.epoch+`, $8, $9)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, scope = excluded.scope, match_id = excluded.match_id,
 			epoch = excluded.epoch, seq = excluded.seq, doc = excluded.doc`,
 		rv.ID, rv.RecordID, rv.RecordType, scope, rv.Group, rv.Status, rv.MatchID, rv.Seq, doc)

@@ -25,6 +25,14 @@ type Store struct {
 	pool *pgxpool.Pool
 	addr string // host:port, for messages
 
+	// shift is added to transaction ids to make feed epochs (see
+	// checkEpochs); epoch is the SQL of the writing transaction's epoch.
+	shift int64
+	epoch string
+	// marked is when a write last marked the feed's high water, in Unix
+	// nanoseconds.
+	marked atomic.Int64
+
 	attempts atomic.Int64 // write transactions begun, retries included
 }
 
@@ -37,6 +45,7 @@ const (
 	idleInTxTimeout   = 60 * time.Second
 	connectTimeout    = 5 * time.Second
 	defaultMaxConns   = 16
+	markEvery         = time.Minute
 	maxWriteAttempts  = 8
 	firstRetryBackoff = 5 * time.Millisecond
 	lastRetryBackoff  = 250 * time.Millisecond
@@ -83,7 +92,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, s.unreachable(err)
 	}
-	err = migrate(ctx, conn.Conn())
+	s.shift, err = migrate(ctx, conn.Conn())
 	conn.Release() // before Close, which waits for every connection
 	if err != nil {
 		pool.Close()
@@ -92,6 +101,11 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("migrate PostgreSQL database %s at %s: %w", cc.Database, addr, err)
 	}
+	// The epoch of rows a transaction writes is its id: rows of a
+	// transaction that can still commit are never older in the feed than
+	// those a pull has shown.
+	s.epoch = fmt.Sprintf("(pg_current_xact_id()::text::bigint + %d)", s.shift)
+	s.marked.Store(time.Now().UnixNano())
 	return s, nil
 }
 

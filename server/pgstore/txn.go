@@ -264,6 +264,10 @@ func (t *txn) commit() error {
 	if len(t.claimed) > 0 {
 		b.Queue(`DELETE FROM results WHERE op_id = ANY($1::uuid[]) AND result IS NULL`, t.claimed)
 	}
+	// Now and then a write marks the feed's high water, for checkEpochs.
+	if last, now := t.s.marked.Load(), time.Now().UnixNano(); now-last > int64(markEvery) && t.s.marked.CompareAndSwap(last, now) {
+		b.Queue(`UPDATE feed_epoch SET high_water = GREATEST(high_water, pg_snapshot_xmax(pg_current_snapshot())::text::bigint + $1)`, t.s.shift)
+	}
 	var tag pgconn.CommandTag
 	b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error { tag = ct; return nil })
 	if err := t.sendNow("commit", false, b); err != nil {
@@ -345,7 +349,7 @@ type sink struct{ t *txn }
 
 func (k sink) PutRecords(ws []server.RecordWrite) error {
 	t := k.t
-	qqs, err := putRecords(ws, func(id string) bool { return t.absent[id] && !t.inserted[id] })
+	qqs, err := putRecords(ws, func(id string) bool { return t.absent[id] && !t.inserted[id] }, t.s.epoch)
 	t.enqueue(true, qqs...)
 	for _, w := range ws {
 		if id := w.Record.ID; !t.inserted[id] {
