@@ -10,7 +10,7 @@ export LANG := en_US.UTF-8
 FUZZTIME ?= 10s
 GO_FILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: demo demo-server test test-steps test-pg setup check unit unit-postgres unit-postgres-server bench-postgres figures-postgres uiheadless crosscheck fuzz bench figures server screenshots
+.PHONY: demo demo-server test test-steps test-pg setup check unit unit-postgres bench-postgres figures-postgres uiheadless crosscheck fuzz bench figures server screenshots
 
 demo: setup
 	scripts/demo
@@ -50,15 +50,10 @@ unit:
 	go test -race -count=1 -timeout 20m ./...
 
 # The UI's tests need no display and no cgo.
-# The end-to-end scenarios again, on PostgreSQL (FIELDSYNC_PG_DSN names
-# the cluster; make test starts one). The server's own suite runs there
-# with make unit-postgres-server: two of its checks still race with the
-# feed horizon on a busy machine.
+# The server's suite and the end-to-end scenarios again, on PostgreSQL
+# (FIELDSYNC_PG_DSN names the cluster; make test starts one).
 unit-postgres:
-	FIELDSYNC_TEST_STORE=postgres go test -race -count=1 -timeout 20m ./app/e2e/
-
-unit-postgres-server:
-	FIELDSYNC_TEST_STORE=postgres go test -race -count=1 -timeout 20m ./server/
+	FIELDSYNC_TEST_STORE=postgres go test -race -count=1 -timeout 20m ./server/ ./app/e2e/
 
 uiheadless:
 	CGO_ENABLED=0 go test -count=1 ./ui/...
