@@ -37,6 +37,7 @@ func main() {
 	faults := fs.Bool("faults", true, "offline periods, dropped requests and replies, 503s, slow links, cut uploads and restarts")
 	merge := fs.Bool("merge", true, "let the office merge suspected duplicates")
 	dir := fs.String("dir", "", "directory for the server's and devices' files (default: a temporary one, removed after)")
+	db := fs.String("db", "", "postgres:// URL of an empty database to run the server on (default: a SQLite file in --dir)")
 	verbose := fs.Bool("verbose", false, "say what happens and every problem found, on stderr")
 	fs.Parse(os.Args[1:])
 
@@ -45,7 +46,7 @@ func main() {
 	if !seeded {
 		*seed = uint64(time.Now().UnixNano())
 	}
-	cfg := sim.Config{Devices: *devices, Ops: *ops, Seed: *seed, Faults: *faults, Merge: *merge, Dir: *dir}
+	cfg := sim.Config{Devices: *devices, Ops: *ops, Seed: *seed, Faults: *faults, Merge: *merge, Dir: *dir, DB: *db}
 	if *verbose {
 		cfg.Log = os.Stderr
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/jackc/pgx/v5"
+
 	"fieldsync/app"
 	"fieldsync/contract"
 	"fieldsync/localstore"
@@ -126,34 +128,79 @@ func (s *sim) loadServer() (*serverState, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Every stored result, straight from the server's database.
-	q := url.Values{}
-	q.Add("mode", "ro")
-	q.Add("_pragma", "busy_timeout(10000)")
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.dir, "server.db")+"?"+q.Encode())
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	rows, err := db.QueryContext(s.ctx, `SELECT op_id FROM ops ORDER BY rowid`)
-	if err != nil {
-		return nil, fmt.Errorf("stored results: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
+	// Every stored result, straight from the server's database, in the
+	// order the server applied them.
+	if s.db != "" {
+		if err := s.storedPostgres(st); err != nil {
 			return nil, err
 		}
-		st.receipt[idString(b)] = len(st.stored)
-		st.stored = append(st.stored, idString(b))
+	} else if err := s.storedSQLite(st); err != nil {
+		return nil, err
 	}
 	for _, e := range s.ledger {
 		if r := st.results[e.op.ID]; r != nil && r.Result.Outcome == contract.Applied {
 			st.writes[e.op.RecordID] = append(st.writes[e.op.RecordID], e)
 		}
 	}
-	return st, rows.Err()
+	return st, nil
+}
+
+// storedSQLite reads every stored result's op id from the SQLite file, in
+// the order stored: the one writer applies operations in that order.
+func (s *sim) storedSQLite(st *serverState) error {
+	q := url.Values{}
+	q.Add("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.dir, "server.db")+"?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(s.ctx, `SELECT op_id FROM ops ORDER BY rowid`)
+	if err != nil {
+		return fmt.Errorf("stored results: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+		st.receipt[idString(b)] = len(st.stored)
+		st.stored = append(st.stored, idString(b))
+	}
+	return rows.Err()
+}
+
+// storedPostgres reads every stored result's op id from PostgreSQL. Its
+// writers run at once, so results carry no order of their own; the change
+// log does, record by record (a record's writers take turns holding it),
+// and that is the order the checks compare: an operation's place is its
+// first change-log row, and one that changed nothing comes before all.
+func (s *sim) storedPostgres(st *serverState) error {
+	conn, err := pgx.Connect(s.ctx, s.db)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(s.ctx)
+	rows, err := conn.Query(s.ctx, `SELECT r.op_id::text, COALESCE(MIN(c.id), 0) FROM results r
+		LEFT JOIN changes c ON c.op_id = r.op_id::text WHERE r.result IS NOT NULL GROUP BY r.op_id ORDER BY 2, 1`)
+	if err != nil {
+		return fmt.Errorf("stored results: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id    string
+			first int64
+		)
+		if err := rows.Scan(&id, &first); err != nil {
+			return err
+		}
+		st.receipt[id] = int(first)
+		st.stored = append(st.stored, id)
+	}
+	return rows.Err()
 }
 
 // idString reads an op id as the server's store keeps it.

@@ -64,6 +64,9 @@ type Config struct {
 	// Dir holds the server's and the devices' files; "" means a temporary
 	// directory, removed after the run.
 	Dir string
+	// DB, a postgres:// URL of an empty database, runs the server on
+	// PostgreSQL; "" keeps it on a SQLite file in Dir.
+	DB string
 	// Log, when set, gets progress and every problem found.
 	Log io.Writer
 }

@@ -3,6 +3,8 @@ package sim
 import (
 	"context"
 	"testing"
+
+	"fieldsync/internal/pgtest"
 )
 
 // TestShortRun is the short simulation CI runs: 20 devices, 200 operations,
@@ -28,6 +30,23 @@ func TestShortRun(t *testing.T) {
 		if rep.OfflineHours == 0 || rep.OfflineAttempts == 0 {
 			t.Errorf("seed %d: no offline periods (%.1f h, %d attempts)", seed, rep.OfflineHours, rep.OfflineAttempts)
 		}
+	}
+}
+
+// TestShortRunOnPostgreSQL is the short run with the server on
+// PostgreSQL, whose writers apply pushes on many connections at once.
+func TestShortRunOnPostgreSQL(t *testing.T) {
+	const seed = 1
+	rep, err := Run(context.Background(), Config{Devices: 20, Ops: 200, Seed: seed, Faults: true, Merge: true, Dir: t.TempDir(), DB: pgtest.DSN(t)})
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	t.Logf("%s seed=%d (%s)", rep.Line(), seed, rep.Elapsed.Round(1e6))
+	if rep.Lost != 0 || rep.Duplicated != 0 || !rep.Converged || !rep.OK() {
+		t.Errorf("seed %d on PostgreSQL: %s", seed, rep.Failure())
+	}
+	if rep.Reviews == 0 {
+		t.Errorf("seed %d: no review items: the mix made no collisions", seed)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"fieldsync/internal/faultproxy"
 	"fieldsync/localstore"
 	"fieldsync/server"
+	"fieldsync/server/pgstore"
 	"fieldsync/server/sqlitestore"
 
 	"github.com/google/uuid"
@@ -99,10 +100,11 @@ type sim struct {
 	ids   *lockedReader // the devices' ids
 	clock *clock
 	dir   string
+	db    string // the PostgreSQL database the server runs on, or ""
 	temp  bool
 	log   io.Writer
 
-	store *sqlitestore.Store
+	store server.Store
 	srv   *server.Server
 	ts    *httptest.Server
 	rules *rulebook.Rules
@@ -160,12 +162,20 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 		}
 		s.dir, s.temp = d, true
 	}
-	st, err := sqlitestore.Open(filepath.Join(s.dir, "server.db"))
+	var (
+		st  server.Store
+		err error
+	)
+	if cfg.DB != "" {
+		st, err = pgstore.Open(ctx, cfg.DB)
+	} else {
+		st, err = sqlitestore.Open(filepath.Join(s.dir, "server.db"))
+	}
 	if err != nil {
 		s.close()
 		return nil, err
 	}
-	s.store = st
+	s.store, s.db = st, cfg.DB
 	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(s.dir, "blobs"), Now: s.clock.Now,
 		NewID: func() string { return serverIDs(s.clock.Now()) }, TokenTTL: 10 * 365 * 24 * time.Hour})
 	if err != nil {
