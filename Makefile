@@ -81,13 +81,14 @@ bench-postgres:
 
 figures:
 	go test -run '^$$' -bench 'BenchmarkPush$$' -benchtime 3x -count 5 ./server
+	go test -run '^$$' -bench 'BenchmarkPushParallel$$' -benchtime 2x -count 5 ./server
 	go test -run '^$$' -bench 'BenchmarkSaveEdit$$' -benchtime 1x -count 3 ./app
 	go test -run '^$$' -bench 'BenchmarkDrain$$|BenchmarkPullInto$$' -benchtime 1x -count 5 ./app
 	go run ./cmd/fieldsoak --devices 50 --duration 60s
 
 # The PostgreSQL figures in the README: run under scripts/withpg.
 figures-postgres:
-	FIELDSYNC_TEST_STORE=postgres go test -run '^$$' -bench 'BenchmarkPush$$' -benchtime 3x -count 5 ./server
+	FIELDSYNC_TEST_STORE=postgres go test -run '^$$' -bench 'BenchmarkPush$$|BenchmarkPushParallel$$' -benchtime 2x -count 5 ./server
 	FIELDSYNC_TEST_STORE=postgres go test -run '^$$' -bench 'BenchmarkDrain$$' -benchtime 1x -count 5 ./app
 
 server:
