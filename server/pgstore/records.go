@@ -52,7 +52,14 @@ func (t *txn) known(id string) (*contract.Record, bool) {
 // records runs a statement whose first column is a record document.
 func (t *txn) records(step, sql string, args ...any) ([]contract.Record, error) {
 	var out []contract.Record
-	err := t.each(step, false, sql, args, func(rows pgx.Rows) error {
+	err := t.each(step, false, sql, args, appendRecord(&out))
+	return out, err
+}
+
+// appendRecord returns a row reader that decodes a record document, the
+// row's one column, onto out.
+func appendRecord(out *[]contract.Record) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
 		var doc []byte
 		if err := rows.Scan(&doc); err != nil {
 			return err
@@ -61,10 +68,9 @@ func (t *txn) records(step, sql string, args ...any) ([]contract.Record, error) 
 		if err := json.Unmarshal(doc, &rec); err != nil {
 			return err
 		}
-		out = append(out, rec)
+		*out = append(*out, rec)
 		return nil
-	})
-	return out, err
+	}
 }
 
 // RecordsByID returns the records among ids as Record would, reading those
@@ -99,18 +105,7 @@ func (t *txn) lockRecords(step string, ids []string) ([]contract.Record, error) 
 	if t.write {
 		sql += ` ORDER BY id FOR UPDATE`
 	}
-	queueEach(b, sql, []any{ids}, func(rows pgx.Rows) error {
-		var doc []byte
-		if err := rows.Scan(&doc); err != nil {
-			return err
-		}
-		var rec contract.Record
-		if err := json.Unmarshal(doc, &rec); err != nil {
-			return err
-		}
-		recs = append(recs, rec)
-		return nil
-	})
+	queueEach(b, sql, []any{ids}, appendRecord(&recs))
 	var seqs []int64
 	fresh := false
 	for _, id := range ids {
