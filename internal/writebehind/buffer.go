@@ -18,8 +18,9 @@ import (
 	"fieldsync/server"
 )
 
-// Sink sends writes to the database inside the store's transaction.
-// Savepoints do not nest: one is open at a time.
+// Sink sends writes to the database inside the store's transaction. A
+// PutRecords call names each record once. Savepoints do not nest: one is
+// open at a time.
 type Sink interface {
 	PutRecords(ws []server.RecordWrite) error
 	AddChanges(cs []contract.Change) error
@@ -207,8 +208,9 @@ func (b *Buffer) Commit() error {
 func (b *Buffer) send(w *writes) error {
 	if len(w.records) > 1 {
 		// Keep each record's latest write; it counts as stored only if
-		// every write of it in the list does.
-		latest, stored := map[string]int{}, map[string]bool{}
+		// every write of it in the list does, and its links changed if
+		// any write changed them.
+		latest, stored, links := map[string]int{}, map[string]bool{}, map[string]bool{}
 		for i, rw := range w.records {
 			id := rw.Record.ID
 			if _, seen := latest[id]; !seen {
@@ -216,11 +218,12 @@ func (b *Buffer) send(w *writes) error {
 			}
 			latest[id] = i
 			stored[id] = stored[id] && rw.Stored
+			links[id] = links[id] || rw.Index.LinksChanged
 		}
 		kept := w.records[:0]
 		for i, rw := range w.records {
-			if latest[rw.Record.ID] == i {
-				rw.Stored = stored[rw.Record.ID]
+			if id := rw.Record.ID; latest[id] == i {
+				rw.Stored, rw.Index.LinksChanged = stored[id], links[id]
 				kept = append(kept, rw)
 			}
 		}

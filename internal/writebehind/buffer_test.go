@@ -17,6 +17,7 @@ type tape struct {
 	saved     map[string]int64 // stored at the savepoint
 	savedRes  []string
 	sentRows  int
+	relinked  []string // records whose links were replaced
 	statement []string
 }
 
@@ -27,6 +28,9 @@ func (k *tape) PutRecords(ws []server.RecordWrite) error {
 	for _, w := range ws {
 		k.stored[w.Record.ID] = w.Record.Seq
 		k.sentRows++
+		if w.Index.LinksChanged {
+			k.relinked = append(k.relinked, w.Record.ID)
+		}
 	}
 	return nil
 }
@@ -152,5 +156,20 @@ func TestOperationsDoNotNest(t *testing.T) {
 	}
 	if err := b.Commit(); err == nil {
 		t.Error("a commit inside an operation went through")
+	}
+}
+
+func TestLinksChangedByAnEarlierWriteOfARecordAreStillStored(t *testing.T) {
+	k := newTape()
+	b := New(k)
+	b.BeginOp() // made: its links are new
+	b.PutRecords([]server.RecordWrite{{Record: &contract.Record{ID: "job", Seq: 1}, Index: server.Index{Links: []string{"customer"}, LinksChanged: true}}})
+	b.EndOp(true)
+	b.BeginOp() // edited: links as they were
+	b.PutRecords([]server.RecordWrite{{Record: &contract.Record{ID: "job", Seq: 2}, Index: server.Index{Links: []string{"customer"}}, Stored: true}})
+	b.EndOp(true)
+	b.Commit()
+	if k.stored["job"] != 2 || !slices.Equal(k.relinked, []string{"job"}) {
+		t.Errorf("stored the job at %d, links replaced for %v; want its latest write (2) with the links the first made", k.stored["job"], k.relinked)
 	}
 }

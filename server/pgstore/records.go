@@ -255,10 +255,8 @@ func putRecords(ws []server.RecordWrite, fresh func(id string) bool, epoch strin
 	if len(ws) == 0 {
 		return nil, nil
 	}
-	// One statement may not write a row twice: keep each record's latest.
-	if dup := latestWrites(ws); dup != nil {
-		ws = dup
-	}
+	// One statement may not write a row twice: the write-behind buffer
+	// sends each record once, its latest write.
 	var upsert, insert recordRows
 	var linkFrom, pairFrom, pairTo []string
 	for _, w := range ws {
@@ -322,29 +320,6 @@ func (r *recordRows) add(w server.RecordWrite, doc []byte) {
 
 func (r *recordRows) args() []any {
 	return []any{r.id, r.typ, r.scope, r.key, r.num, r.ans, r.seq, r.doc}
-}
-
-// latestWrites returns ws with only the last write of each record, its
-// links changed if any write changed them, or nil when no record is
-// written twice.
-func latestWrites(ws []server.RecordWrite) []server.RecordWrite {
-	latest := make(map[string]int, len(ws))
-	links := map[string]bool{}
-	for i, w := range ws {
-		latest[w.Record.ID] = i
-		links[w.Record.ID] = links[w.Record.ID] || w.Index.LinksChanged
-	}
-	if len(latest) == len(ws) {
-		return nil
-	}
-	out := make([]server.RecordWrite, 0, len(latest))
-	for i, w := range ws {
-		if latest[w.Record.ID] == i {
-			w.Index.LinksChanged = links[w.Record.ID]
-			out = append(out, w)
-		}
-	}
-	return out
 }
 
 // SetAccess replaces who is on a job in one round trip.
