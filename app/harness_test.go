@@ -26,11 +26,15 @@ type env struct {
 	ts  *httptest.Server
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvOpts(t, server.Options{}) }
+
+// newEnvOpts is newEnv with server options; the store and the blob
+// directory are added.
+func newEnvOpts(t testing.TB, opts server.Options) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st := teststore.Open(t, dir)
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs")})
+	opts.Store, opts.BlobDir = teststore.Open(t, dir), filepath.Join(dir, "blobs")
+	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,10 +42,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ts.Close()
-		st.Close()
-	})
+	t.Cleanup(ts.Close) // before the store closes
 	return &env{t: t, srv: srv, ts: ts}
 }
 

@@ -1,9 +1,6 @@
 package app_test
 
 import (
-	"context"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,9 +8,6 @@ import (
 	"fieldsync/app"
 	"fieldsync/contract/rulebook"
 	"fieldsync/server"
-	"fieldsync/server/sqlitestore"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // newEnvWith is newEnv with rules of the test's, as a team may load its own.
@@ -23,24 +17,7 @@ func newEnvWith(t testing.TB, rulesText string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(dir, "blobs"), Rules: rules, RulesText: rulesText})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.SeedDemo(context.Background(), srv, bcrypt.MinCost); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ts.Close()
-		st.Close()
-	})
-	return &env{t: t, srv: srv, ts: ts}
+	return newEnvOpts(t, server.Options{Rules: rules, RulesText: rulesText})
 }
 
 // A screen offers what the rules allow the user, as the app works it out:

@@ -57,10 +57,7 @@ func newEnv(t testing.TB) *env {
 		e.addUser(u.name, u.role)
 	}
 	e.ts = httptest.NewServer(srv)
-	t.Cleanup(func() {
-		e.ts.Close()
-		st.Close()
-	})
+	t.Cleanup(e.ts.Close) // before the store closes (teststore.Open)
 	return e
 }
 

@@ -27,10 +27,7 @@ func madeIDs(t *testing.T, opts server.Options) []string {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st := teststore.Open(t, dir)
-	var err error
-	t.Cleanup(func() { st.Close() })
-	opts.Store, opts.BlobDir = st, filepath.Join(dir, "blobs")
+	opts.Store, opts.BlobDir = teststore.Open(t, dir), filepath.Join(dir, "blobs")
 	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +40,7 @@ func madeIDs(t *testing.T, opts server.Options) []string {
 		recs  []contract.Record
 		ids   []string
 	)
-	if err := st.Read(ctx, func(q server.Query) error {
+	if err := opts.Store.Read(ctx, func(q server.Query) error {
 		if users, err = q.Users(); err != nil {
 			return err
 		}
@@ -112,7 +109,7 @@ func madeIDs(t *testing.T, opts server.Options) []string {
 	}
 	push("dana", contract.Operation{RecordType: "job", RecordID: uuid.NewString(), Action: contract.ActionCreate, Values: again})
 	var rvs []contract.Review
-	if err := st.Read(ctx, func(q server.Query) error {
+	if err := opts.Store.Read(ctx, func(q server.Query) error {
 		rvs, err = q.Reviews(server.Scope{Types: []string{"job"}}, true)
 		return err
 	}); err != nil {

@@ -1581,20 +1581,18 @@ func newFlakyEnv(t *testing.T) (*env, *flakyStore) {
 	t.Helper()
 	dir := t.TempDir()
 	st := teststore.Open(t, dir)
-	var err error
 	fl := &flakyStore{Store: st}
 	e := &env{t: t, store: st, users: map[string]contract.User{}, dir: dir}
-	if e.srv, err = server.New(server.Options{Store: fl, BlobDir: filepath.Join(dir, "blobs")}); err != nil {
+	srv, err := server.New(server.Options{Store: fl, BlobDir: filepath.Join(dir, "blobs")})
+	if err != nil {
 		t.Fatal(err)
 	}
+	e.srv = srv
 	for _, u := range []struct{ name, role string }{{"alex", "technician"}, {"dana", "dispatcher"}} {
 		e.addUser(u.name, u.role)
 	}
 	e.ts = httptest.NewServer(e.srv)
-	t.Cleanup(func() {
-		e.ts.Close()
-		st.Close()
-	})
+	t.Cleanup(e.ts.Close) // before the store closes (teststore.Open)
 	return e, fl
 }
 

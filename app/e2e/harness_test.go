@@ -90,10 +90,7 @@ func newWorld(t *testing.T, opts ...worldOptions) *world {
 		w.users[u.name] = nu
 	}
 	w.ts = httptest.NewServer(srv)
-	t.Cleanup(func() {
-		w.ts.Close()
-		st.Close()
-	})
+	t.Cleanup(w.ts.Close) // before the store closes (teststore.Open)
 	return w
 }
 
