@@ -208,6 +208,15 @@ func (s *Server) waitReady() error {
 	}
 }
 
+// Stop ends the server before the test does, for tests of what happens
+// when storage goes away. Stopping it again does nothing.
+func (s *Server) Stop(tb testing.TB) {
+	tb.Helper()
+	if err := s.stop(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // stop ends the server, politely first.
 func (s *Server) stop() error {
 	select {

@@ -126,6 +126,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, s.explain("check bucket "+cfg.Bucket, err)
 	}
 	if !exists {
+		// Some servers answer a bucket request of an unknown access key
+		// as they would one for a missing bucket, without saying which;
+		// a listing's answer says.
+		if err := s.listOne(ctx); err != nil && !isNoSuchBucket(err) {
+			return nil, s.explain("check bucket "+cfg.Bucket, err)
+		}
 		if !cfg.CreateBucket {
 			return nil, fmt.Errorf("s3: bucket %q does not exist at %s; create it first", cfg.Bucket, s.endpoint)
 		}
@@ -408,7 +414,8 @@ func (s *Store) explain(what string, err error) error {
 			return fmt.Errorf("s3: %s%w", what, blobstore.ErrNotFound)
 		case minio.NoSuchBucket:
 			return fmt.Errorf("s3: %sbucket %q does not exist at %s", what, s.bucket, s.endpoint)
-		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken":
+		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken",
+			"XAdminUserNotFound": // versitygw's answer to an unknown access key
 			return fmt.Errorf("s3: %s%s refused the credentials: %s (%s)", what, s.endpoint, resp.Message, resp.Code)
 		}
 		if resp.StatusCode == http.StatusNotFound && resp.Code == "" {
@@ -425,6 +432,19 @@ func (s *Store) explain(what string, err error) error {
 		return fmt.Errorf("s3: %scannot reach %s: %w", what, s.endpoint, err)
 	}
 	return fmt.Errorf("s3: %s%w", what, err)
+}
+
+// listOne lists at most one object of the bucket, for its error.
+func (s *Store) listOne(ctx context.Context) error {
+	for oi := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{MaxKeys: 1}) {
+		return oi.Err
+	}
+	return nil
+}
+
+func isNoSuchBucket(err error) bool {
+	var resp minio.ErrorResponse
+	return errors.As(err, &resp) && resp.Code == minio.NoSuchBucket
 }
 
 // bucketAlreadyOurs reports whether MakeBucket failed only because the

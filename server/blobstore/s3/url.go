@@ -18,6 +18,11 @@ const (
 	EnvSessionToken = "AWS_SESSION_TOKEN"
 )
 
+// form is the end of the errors of a URL that does not parse.
+const form = "the form is s3://[ACCESS_KEY:SECRET_KEY@]BUCKET[/PREFIX][?endpoint=HOST:PORT], " +
+	"with any '/', '?', '#', '@' or '%' in the keys percent-encoded (%2F for '/'), " +
+	"or the keys in " + EnvAccessKey + " and " + EnvSecretKey + " instead"
+
 // DefaultEndpoint is the endpoint of a URL that names none: Amazon S3.
 const DefaultEndpoint = "s3.amazonaws.com"
 
@@ -56,12 +61,13 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 func ParseURL(rawURL string) (Config, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		// url.Error repeats the whole URL, secret included: keep its reason.
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return Config{}, fmt.Errorf("s3: not a valid URL: %v; the form is s3://BUCKET/PREFIX?endpoint=HOST:PORT", err)
+		// The parser's reason can quote part of a secret key it took for
+		// something else, so it is left out.
+		return Config{}, errors.New("s3: the URL does not parse; " + form)
+	}
+	if strings.Contains(u.Host, ":") {
+		// Not quoted: it may be ACCESS_KEY:SECRET_KEY cut short.
+		return Config{}, errors.New("s3: the URL names a bucket with a ':', which no bucket has; " + form)
 	}
 	if u.Scheme != "s3" {
 		return Config{}, fmt.Errorf("s3: URL %q does not start with s3://", Redacted(rawURL))
@@ -127,11 +133,13 @@ func ParseURL(rawURL string) (Config, error) {
 }
 
 // Redacted returns rawURL with its secret key, if any, replaced by
-// "xxxxx", for logs and messages. A string that is not a URL comes back
-// as a placeholder, as it may hold a secret where it cannot be found.
+// "xxxxx", for logs and messages. A string that does not parse as Open's
+// URLs do comes back as a placeholder, as it may hold a secret key where
+// the parser did not look for one: a key with an unencoded '/' ends the
+// host part early, and the rest of it lands in the path.
 func Redacted(rawURL string) string {
 	u, err := url.Parse(rawURL)
-	if err != nil {
+	if err != nil || strings.Contains(u.Host, ":") || strings.Contains(u.Path, "@") {
 		return "(an s3 URL that does not parse)"
 	}
 	return u.Redacted()
