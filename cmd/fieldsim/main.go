@@ -12,6 +12,7 @@
 //	go run ./cmd/fieldsim                             # 20 devices, 200 operations
 //	go run ./cmd/fieldsim --devices 20 --ops 2000     # a long run
 //	go run ./cmd/fieldsim --seed 42 --verbose         # rerun a seed, saying what happens
+//	go run ./cmd/fieldsim --db postgres://… --instances 3  # three instances of the server on one database
 //
 // --ops counts user operations across all devices. The command owns only
 // its flags and its line; it imports internal/sim and nothing else of
@@ -38,6 +39,7 @@ func main() {
 	merge := fs.Bool("merge", true, "let the office merge suspected duplicates")
 	dir := fs.String("dir", "", "directory for the server's and devices' files (default: a temporary one, removed after)")
 	db := fs.String("db", "", "postgres:// URL of an empty database to run the server on (default: a SQLite file in --dir)")
+	instances := fs.Int("instances", 1, "server instances on the --db database, behind a load balancer; with --faults they crash and come back")
 	verbose := fs.Bool("verbose", false, "say what happens and every problem found, on stderr")
 	fs.Parse(os.Args[1:])
 
@@ -46,7 +48,7 @@ func main() {
 	if !seeded {
 		*seed = uint64(time.Now().UnixNano())
 	}
-	cfg := sim.Config{Devices: *devices, Ops: *ops, Seed: *seed, Faults: *faults, Merge: *merge, Dir: *dir, DB: *db}
+	cfg := sim.Config{Devices: *devices, Ops: *ops, Seed: *seed, Faults: *faults, Merge: *merge, Dir: *dir, DB: *db, Instances: *instances}
 	if *verbose {
 		cfg.Log = os.Stderr
 	}
@@ -59,6 +61,12 @@ func main() {
 	}
 	if !*merge {
 		rerun += " --merge=false"
+	}
+	if *db != "" {
+		rerun += " --db URL_OF_AN_EMPTY_DATABASE"
+	}
+	if *instances > 1 {
+		rerun += fmt.Sprintf(" --instances %d", *instances)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fieldsim: seed=%d: %v\nrerun: %s --verbose\n", *seed, err, rerun)

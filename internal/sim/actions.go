@@ -57,7 +57,8 @@ func (s *sim) work() error {
 	return nil
 }
 
-// trouble takes links down and restarts apps, at random.
+// trouble takes links down, restarts apps and, with several instances,
+// crashes one, at random.
 func (s *sim) trouble() error {
 	if s.chance(0.1) {
 		var up []*device
@@ -73,6 +74,11 @@ func (s *sim) trouble() error {
 			if err := s.offline(d, s.clock.Now().Add(dur)); err != nil {
 				return err
 			}
+		}
+	}
+	if s.cluster != nil && s.chance(crashBetween) {
+		if in := s.cluster.crashOne(s.rng, s.clock.Now()); in != nil {
+			s.logf("instance %d crashes", in.n)
 		}
 	}
 	if s.chance(0.02) {

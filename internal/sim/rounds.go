@@ -184,6 +184,17 @@ func (s *sim) advance(t time.Time) error {
 				at, who, back, media = next, d, false, m
 			}
 		}
+		if s.cluster != nil {
+			// An instance that crashed comes back when its time comes.
+			if in, when := s.cluster.nextBack(); in != nil && !when.After(t) && (who == nil || when.Before(at)) {
+				s.clock.set(when)
+				if err := s.cluster.start(in); err != nil {
+					return err
+				}
+				s.logf("instance %d is back", in.n)
+				continue
+			}
+		}
 		if who == nil {
 			break
 		}
@@ -284,6 +295,12 @@ func (s *sim) settle() error {
 	for _, d := range s.devices {
 		d.proxy.Clear()
 	}
+	if s.cluster != nil {
+		s.cluster.setFaults(false)
+		if err := s.cluster.restartAll(); err != nil {
+			return err
+		}
+	}
 	err := s.syncAll()
 	var stuck *stuckError
 	if errors.As(err, &stuck) {
@@ -309,6 +326,10 @@ func (s *sim) settle() error {
 	}
 	s.logf("faults: %d offline periods (%.1f h), %d restarts, %d kills with a request in flight; %d requests: %d dropped, %d replies dropped, %d answered 503, %d uploads cut, %d slowed; %d connections refused while offline",
 		s.periods, s.rep.OfflineHours, s.restarts, s.kills, total.Requests, total.DroppedRequests, total.DroppedReplies, total.Unavailable, total.Cut, total.Delayed, total.Refused)
+	if s.cluster != nil {
+		s.rep.Crashes, s.rep.PerInstance = s.cluster.counts()
+		s.logf("instances: %s", s.cluster.summary())
+	}
 	return err
 }
 

@@ -1,7 +1,9 @@
 // Package sim is FieldSync's multi-device simulation: one real server on
-// loopback over a real SQLite file, and N devices, each a real device store
-// in its own directory driven through the app facade, each reaching the
-// server through its own fault-injecting proxy (internal/faultproxy).
+// loopback over a real SQLite file or PostgreSQL database, or several
+// instances of it over one PostgreSQL database behind a load balancer, and
+// N devices, each a real device store in its own directory driven through
+// the app facade, each reaching the server through its own fault-injecting
+// proxy (internal/faultproxy).
 //
 // The devices do a random but rule-respecting mix of work: technicians
 // create follow-up jobs, move statuses, add notes, photos and part lines,
@@ -27,7 +29,8 @@
 // runs may overlap in one process.
 //
 // Where things are: the configuration and report (sim.go); the world, its
-// devices and clock (world.go); rounds, restarts, crashes and offline
+// devices and clock (world.go); several instances, their load balancer
+// and crashes (cluster.go, pglink.go); rounds, restarts, crashes and offline
 // periods (rounds.go); what users do (actions.go); the ledger of what they
 // saved (ledger.go); the checks (check.go and the check*.go files,
 // converged.go).
@@ -67,16 +70,22 @@ type Config struct {
 	// DB, a postgres:// URL of an empty database, runs the server on
 	// PostgreSQL; "" keeps it on a SQLite file in Dir.
 	DB string
+	// Instances above 1 runs the server as that many instances on the one
+	// PostgreSQL database DB, behind a load balancer that sends each
+	// request to one of them at random; with Faults they crash and come
+	// back (see cluster.go). 0 and 1 run one server.
+	Instances int
 	// Log, when set, gets progress and every problem found.
 	Log io.Writer
 }
 
 // Report is what a run found.
 type Report struct {
-	Seed    uint64
-	Devices int
-	Ops     int // user operations attempted
-	Saved   int // operations the devices saved (the ledger)
+	Seed      uint64
+	Devices   int
+	Instances int // server instances; 1 for one server
+	Ops       int // user operations attempted
+	Saved     int // operations the devices saved (the ledger)
 
 	Lost       int // saved edits neither on the server nor visibly held with their input
 	Duplicated int // records, items, review entries or operations that exist or were applied twice
@@ -95,6 +104,8 @@ type Report struct {
 	Requests        int     // requests the devices made (through their proxies)
 	OfflineAttempts int     // sync attempts while offline
 	OfflineHours    float64 // virtual hours devices spent offline
+	Crashes         int     // instances that crashed, with several
+	PerInstance     []int   // requests the load balancer sent each instance, with several
 	Elapsed         time.Duration
 
 	// Outcomes of the saved operations on the server.
@@ -132,8 +143,12 @@ func (r Report) Line() string {
 	if !r.Converged {
 		conv = "no"
 	}
-	return fmt.Sprintf("devices=%d ops=%d lost=%d duplicated=%d reviews=%d converged=%s requests_per_op=%.1f attempts_per_offline_hour=%.1f",
+	line := fmt.Sprintf("devices=%d ops=%d lost=%d duplicated=%d reviews=%d converged=%s requests_per_op=%.1f attempts_per_offline_hour=%.1f",
 		r.Devices, r.Ops, r.Lost, r.Duplicated, r.Reviews, conv, r.RequestsPerOp(), r.AttemptsPerOfflineHour())
+	if r.Instances > 1 {
+		line += fmt.Sprintf(" instances=%d crashes=%d", r.Instances, r.Crashes)
+	}
+	return line
 }
 
 // Failure says in one paragraph what failed, for a failed run.
@@ -183,6 +198,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	if cfg.Devices < 3 {
 		return Report{}, fmt.Errorf("a run needs at least 3 devices (a dispatcher, a supervisor and a technician); got %d", cfg.Devices)
+	}
+	switch {
+	case cfg.Instances < 0:
+		return Report{}, fmt.Errorf("instances must be 0 or more; got %d", cfg.Instances)
+	case cfg.Instances > 1 && cfg.DB == "":
+		return Report{}, fmt.Errorf("%d instances share one PostgreSQL database: give its postgres:// URL (DB)", cfg.Instances)
 	}
 	start := time.Now()
 	s, err := newSim(ctx, cfg)

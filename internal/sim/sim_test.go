@@ -2,9 +2,16 @@ package sim
 
 import (
 	"context"
+	"flag"
+	"fmt"
 	"testing"
 
 	"fieldsync/internal/pgtest"
+)
+
+var (
+	long      = flag.Bool("long", false, "run TestLongRunWithInstances: several seeds of 2000 operations on several server instances")
+	longSeeds = flag.Int("long-seeds", 4, "seeds for -long, from 1")
 )
 
 // TestShortRun is the short simulation CI runs: 20 devices, 200 operations,
@@ -47,6 +54,64 @@ func TestShortRunOnPostgreSQL(t *testing.T) {
 	}
 	if rep.Reviews == 0 {
 		t.Errorf("seed %d: no review items: the mix made no collisions", seed)
+	}
+}
+
+// TestShortRunWithInstances is the short run with the server as three
+// instances on one PostgreSQL database behind a load balancer, which
+// crash and come back, over a few seeds: every promise must hold whatever
+// instance each request lands on.
+func TestShortRunWithInstances(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 3} {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			rep, err := Run(context.Background(), Config{Devices: 10, Ops: 120, Seed: seed, Faults: true, Merge: true,
+				Dir: t.TempDir(), DB: pgtest.DSN(t), Instances: 3})
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			checkInstancesRun(t, rep)
+		})
+	}
+}
+
+// TestLongRunWithInstances is the long run: go test -run
+// TestLongRunWithInstances -long ./internal/sim under a PostgreSQL cluster.
+// Each seed runs 20 devices and 2000 operations on three instances.
+func TestLongRunWithInstances(t *testing.T) {
+	if !*long {
+		t.Skip("the long run: go test -run TestLongRunWithInstances ./internal/sim -args -long [-long-seeds N]")
+	}
+	for seed := uint64(1); seed <= uint64(*longSeeds); seed++ {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			rep, err := Run(context.Background(), Config{Devices: 20, Ops: 2000, Seed: seed, Faults: true, Merge: true,
+				Dir: t.TempDir(), DB: pgtest.DSN(t), Instances: 3})
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			checkInstancesRun(t, rep)
+		})
+	}
+}
+
+// checkInstancesRun checks a run on several instances: every promise held,
+// and the run did what it is for: every instance served requests, and
+// instances crashed.
+func checkInstancesRun(t *testing.T, rep Report) {
+	t.Helper()
+	t.Logf("%s seed=%d (%s); requests per instance %v", rep.Line(), rep.Seed, rep.Elapsed.Round(1e6), rep.PerInstance)
+	if rep.Lost != 0 || rep.Duplicated != 0 || !rep.Converged || !rep.OK() {
+		t.Errorf("seed %d on %d instances: %s", rep.Seed, rep.Instances, rep.Failure())
+	}
+	if len(rep.PerInstance) != rep.Instances {
+		t.Fatalf("seed %d: requests counted for %d instances, want %d", rep.Seed, len(rep.PerInstance), rep.Instances)
+	}
+	for i, n := range rep.PerInstance {
+		if n == 0 {
+			t.Errorf("seed %d: instance %d served no request", rep.Seed, i+1)
+		}
+	}
+	if rep.Crashes == 0 {
+		t.Errorf("seed %d: no instance crashed", rep.Seed)
 	}
 }
 

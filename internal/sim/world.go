@@ -107,7 +107,12 @@ type sim struct {
 	store server.Store
 	srv   *server.Server
 	ts    *httptest.Server
+	url   string // where devices reach the server: ts's, or the load balancer's
 	rules *rulebook.Rules
+	// cluster is the instances and their load balancer, with several;
+	// srv and store then serve no request: they add users and the checks
+	// read the database through them.
+	cluster *cluster
 
 	users   []contract.User
 	techs   []contract.User
@@ -138,7 +143,7 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 	if s.log == nil {
 		s.log = io.Discard
 	}
-	s.rep.Seed, s.rep.Devices = cfg.Seed, cfg.Devices
+	s.rep.Seed, s.rep.Devices, s.rep.Instances = cfg.Seed, cfg.Devices, max(1, cfg.Instances)
 	// Every id and every retry's jitter follow from the seed.
 	var key [32]byte
 	for i := range 4 {
@@ -176,14 +181,29 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 		return nil, err
 	}
 	s.store, s.db = st, cfg.DB
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(s.dir, "blobs"), Now: s.clock.Now,
-		NewID: func() string { return serverIDs(s.clock.Now()) }, TokenTTL: 10 * 365 * 24 * time.Hour})
+	opts := server.Options{Store: st, BlobDir: filepath.Join(s.dir, "blobs"), Now: s.clock.Now,
+		NewID: func() string { return serverIDs(s.clock.Now()) }, TokenTTL: 10 * 365 * 24 * time.Hour}
+	srv, err := server.New(opts)
 	if err != nil {
 		s.close()
 		return nil, err
 	}
 	s.srv, s.rules = srv, srv.Rules()
-	s.ts = httptest.NewServer(srv)
+	if cfg.Instances <= 1 {
+		s.ts = httptest.NewServer(srv)
+		s.url = s.ts.URL
+		return s, nil
+	}
+	// Several instances: the server above serves no request. Like the
+	// fieldsyncd command an administrator runs beside the cluster, it adds
+	// the users; its store is what the checks read.
+	key[0]++
+	s.cluster, err = newCluster(ctx, cfg.Instances, cfg.DB, opts, s.rng.Uint64(), key, s.logf)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.url = s.cluster.url
 	return s, nil
 }
 
@@ -203,6 +223,9 @@ func (s *sim) close() {
 	}
 	if s.ts != nil {
 		s.ts.Close()
+	}
+	if s.cluster != nil {
+		s.cluster.close()
 	}
 	if s.store != nil {
 		s.store.Close()
@@ -263,7 +286,7 @@ func (s *sim) setup() error {
 	}
 	for i, p := range plans {
 		d := &device{idx: i, name: p.name, user: p.user, dir: filepath.Join(s.dir, "devices", p.name)}
-		d.proxy = faultproxy.New(s.ts.URL)
+		d.proxy = faultproxy.New(s.url)
 		d.proxy.Seed(s.rng.Uint64())
 		d.cfg = app.Config{ServerURL: d.proxy.URL(), Now: s.clock.Now, ChunkSize: chunkSize,
 			NewID: app.NewIDFrom(s.ids), NewDeviceID: s.newDeviceID, Rand: jitter(s.rng.Uint64()),
@@ -296,6 +319,9 @@ func (s *sim) setup() error {
 	if s.cfg.Faults {
 		for _, d := range s.devices {
 			faults(d.proxy, s.rng)
+		}
+		if s.cluster != nil {
+			s.cluster.setFaults(true)
 		}
 	}
 	for _, d := range s.devices {
