@@ -25,10 +25,11 @@ demo-server: setup
 # each benchmark. All of it runs beside one throwaway PostgreSQL cluster
 # (scripts/withpg), so PostgreSQL tests run and must pass rather than skip;
 # the cluster is stopped and removed at the end, also when a step fails.
+# S3 tests must run too: they start versitygw, which setup installs.
 # (Even make -n test starts and stops that cluster, as make runs every
 # $(MAKE) line; the steps themselves are only printed.)
 test: setup
-	scripts/withpg $(MAKE) --no-print-directory test-steps
+	FIELDSYNC_REQUIRE_S3=1 scripts/withpg $(MAKE) --no-print-directory test-steps
 
 test-steps: check unit unit-postgres uiheadless crosscheck fuzz bench bench-postgres
 
