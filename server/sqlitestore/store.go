@@ -34,9 +34,14 @@ type Store struct {
 	committed chan struct{}
 	cpDone    chan struct{}
 
-	mu    sync.Mutex // guards seq and committed; held by the one writer
+	mu    sync.Mutex // guards seq, version and committed; held by the one writer
 	seq   int64
 	cache *recordCache
+	// version is the writer connection's PRAGMA data_version when seq and
+	// the cache were last known right: it changes when another process
+	// commits to the database (another server on the same file, or
+	// fieldsyncd user add), and then both are read again.
+	version int64
 }
 
 // Open opens or creates the database at path and brings its schema up to date.
@@ -67,11 +72,34 @@ func Open(path string) (*Store, error) {
 	s := &Store{w: w, r: r, ws: stmtCache{db: w}, rs: stmtCache{db: r},
 		cp: cp, committed: make(chan struct{}, 1), cpDone: make(chan struct{}), cache: newRecordCache(50000)}
 	go s.checkpoints(s.committed)
-	if err := w.QueryRow(`SELECT MAX(COALESCE((SELECT MAX(seq) FROM records),0), COALESCE((SELECT MAX(seq) FROM reviews),0))`).Scan(&s.seq); err != nil {
+	if err := s.catchUp(context.Background(), w); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("read sequence: %w", err)
+		return nil, err
 	}
 	return s, nil
+}
+
+// catchUp reads the sequence counter again, and forgets every cached
+// record, when another process committed to the database since this
+// store last looked: what this process kept in memory may be stale. On
+// the writer's transaction, holding the write lock, nothing can change
+// until it ends.
+func (s *Store) catchUp(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) error {
+	var version int64
+	if err := q.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
+		return fmt.Errorf("read data version: %w", err)
+	}
+	if version == s.version && s.version != 0 {
+		return nil
+	}
+	if err := q.QueryRowContext(ctx, `SELECT MAX(COALESCE((SELECT MAX(seq) FROM records),0), COALESCE((SELECT MAX(seq) FROM reviews),0))`).Scan(&s.seq); err != nil {
+		return fmt.Errorf("read sequence: %w", err)
+	}
+	s.cache.clear()
+	s.version = version
+	return nil
 }
 
 // connOptions says how the store's connections open: a pool of conns
@@ -133,6 +161,10 @@ func (s *Store) Write(ctx context.Context, fn func(server.Tx) error) error {
 		return busy(fmt.Errorf("begin: %w", err))
 	}
 	defer s.ws.prepareWanted(ctx)
+	if err := s.catchUp(ctx, tx); err != nil {
+		tx.Rollback()
+		return busy(err)
+	}
 	t := &txn{query: query{ctx: ctx, tx: tx, stmts: &s.ws}, s: s, read: map[string]*contract.Record{}}
 	t.buf = writebehind.New(sink{t})
 	t.flush = t.buf.Flush
