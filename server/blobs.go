@@ -1,212 +1,266 @@
 package server
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
+	"time"
 
 	"fieldsync/contract"
+	"fieldsync/server/blobstore"
 )
 
-// blobStore keeps photo content under one directory: finished files in
-// photos/, uploads in progress in partial/. Every path comes from a
-// validated UUID, so nothing is ever written outside the directory.
-type blobStore struct {
-	dir   string
-	locks [64]sync.Mutex
-	// syncDir makes a directory's entries durable; tests watch it.
-	syncDir func(dir string) error
-}
+// Photo content lives in the blob store (Options.Blobs), which every
+// server sharing the database shares too. A finished photo is one blob,
+// photos/<first two characters of its id>/<id>. An upload in progress is
+// a list of parts: each chunk that arrived is a blob of its own under
+// partial/<id>/, put there before the database records it (Part), so
+// that a chunk may reach any server and the next one another. The
+// database says which parts count: of two chunks at the same offset, the
+// one recorded first; a blob it does not name is a leftover, swept after
+// orphanAge. When the parts cover the photo, their bytes are checked
+// against its sha256, copied into the finished blob, and forgotten.
 
 var (
 	errTooLong  = errors.New("the upload is longer than the photo")
 	errChecksum = errors.New("the content does not match its sha256")
 )
 
-func newBlobStore(dir string) (*blobStore, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("blob directory: %w", err)
+const (
+	// uploadAbandon is how long an upload may make no progress before its
+	// parts are swept: its device uploads it again from the first byte.
+	uploadAbandon = 7 * 24 * time.Hour
+	// orphanAge is how old a part blob the database does not name must be
+	// before it is swept: older than any chunk request can take between
+	// putting it and recording it.
+	orphanAge = time.Hour
+	// sweepBatch is how many abandoned uploads one sweep step forgets.
+	sweepBatch = 100
+)
+
+// photoKey is where a finished photo's content is kept.
+func photoKey(id string) (string, error) {
+	if _, ok := contract.ValidUUID(id); !ok || strings.ToLower(id) != id {
+		return "", fmt.Errorf("photo id %q is not a lower-case UUID", id)
 	}
-	for _, sub := range []string{"photos", "partial"} {
-		if err := os.MkdirAll(filepath.Join(abs, sub), 0o750); err != nil {
-			return nil, fmt.Errorf("blob directory: %w", err)
-		}
-	}
-	return &blobStore{dir: abs, syncDir: syncDir}, nil
+	return "photos/" + id[:2] + "/" + id, nil
 }
 
-// syncDir flushes a directory, so that the files created in it, renamed
-// into it or out of it are still there after a power cut.
-// Windows makes renames durable itself and cannot sync a directory.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
+// partPrefix is where the parts of a photo's upload are kept.
+func partPrefix(id string) string { return "partial/" + id + "/" }
+
+// newPartKey names the blob of a new part. Its random tail keeps two
+// servers writing the same offset at once from overwriting each other's
+// blob; the database then keeps one of them.
+func newPartKey(id string, offset int64) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s%020d-%s", partPrefix(id), offset, hex.EncodeToString(b[:]))
+}
+
+// received returns how many bytes from the first the parts hold without a
+// gap, and those parts.
+func received(parts []Part) (int64, []Part) {
+	var n int64
+	for i, p := range parts {
+		if p.Offset != n {
+			return n, parts[:i]
+		}
+		n += p.Size
 	}
-	d, err := os.Open(dir)
+	return n, parts
+}
+
+// spool reads at most max bytes of a chunk into a temporary file, rewound.
+// One byte more is errTooLong, and nothing is kept. A chunk cut short
+// keeps what arrived, and the read's error comes back beside it.
+func spool(r io.Reader, max int64) (f *os.File, n int64, readErr error, err error) {
+	f, err = os.CreateTemp("", "fieldsync-chunk-*")
 	if err != nil {
-		return err
+		return nil, 0, nil, err
 	}
-	if err := errors.Join(d.Sync(), d.Close()); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
+	os.Remove(f.Name()) // the open file stays readable until closed
+	n, readErr = io.Copy(f, io.LimitReader(r, max))
+	if readErr == nil {
+		var extra [1]byte
+		if k, _ := io.ReadFull(r, extra[:]); k > 0 {
+			f.Close()
+			return nil, 0, nil, errTooLong
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, 0, nil, err
+	}
+	return f, n, readErr, nil
+}
+
+// partsReader reads the parts of an upload one after another, opening
+// each when the one before ends.
+type partsReader struct {
+	ctx   context.Context
+	blobs blobstore.Store
+	parts []Part
+	cur   io.ReadCloser
+}
+
+func (p *partsReader) Read(b []byte) (int, error) {
+	for {
+		if p.cur == nil {
+			if len(p.parts) == 0 {
+				return 0, io.EOF
+			}
+			r, info, err := p.blobs.Open(p.ctx, p.parts[0].Key)
+			if err != nil {
+				return 0, fmt.Errorf("open part at %d: %w", p.parts[0].Offset, err)
+			}
+			if info.Size != p.parts[0].Size {
+				r.Close()
+				return 0, fmt.Errorf("part at %d holds %d bytes, not %d", p.parts[0].Offset, info.Size, p.parts[0].Size)
+			}
+			p.cur, p.parts = r, p.parts[1:]
+		}
+		n, err := p.cur.Read(b)
+		if err == io.EOF {
+			p.cur.Close()
+			p.cur = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+func (p *partsReader) Close() error {
+	if p.cur != nil {
+		return p.cur.Close()
 	}
 	return nil
 }
 
-// path joins parts under the blob directory, refusing anything that is not
-// a UUID or would land outside.
-func (b *blobStore) path(id string, parts ...string) (string, error) {
-	if _, ok := contract.ValidUUID(id); !ok || strings.ToLower(id) != id {
-		return "", fmt.Errorf("blob id %q is not a lower-case UUID", id)
-	}
-	p := filepath.Join(append([]string{b.dir}, parts...)...)
-	if rel, err := filepath.Rel(b.dir, p); err != nil || strings.HasPrefix(rel, "..") {
-		return "", fmt.Errorf("blob path %q is outside the blob directory", p)
-	}
-	return p, nil
-}
-
-func (b *blobStore) final(id string) (string, error) {
-	return b.path(id, "photos", id[:min(2, len(id))], id)
-}
-func (b *blobStore) partial(id string) (string, error) { return b.path(id, "partial", id+".part") }
-
-// lock serialises uploads of one photo.
-func (b *blobStore) lock(id string) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return &b.locks[h.Sum32()%uint32(len(b.locks))]
-}
-
-// status returns how many bytes of a photo arrived and whether it is whole.
-func (b *blobStore) status(id string) (int64, bool, error) {
-	fp, err := b.final(id)
-	if err != nil {
-		return 0, false, err
-	}
-	if st, err := os.Stat(fp); err == nil {
-		return st.Size(), true, nil
-	}
-	pp, err := b.partial(id)
-	if err != nil {
-		return 0, false, err
-	}
-	st, err := os.Stat(pp)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	return st.Size(), false, nil
-}
-
-// write appends r to the partial file at offset, which must be where the file
-// ends. More than max bytes is errTooLong and nothing of the chunk is kept;
-// a chunk cut short keeps the bytes that arrived, so the upload resumes.
-func (b *blobStore) write(id string, offset int64, r io.Reader, max int64) (int64, error) {
-	pp, err := b.partial(id)
-	if err != nil {
-		return 0, err
-	}
-	created := true
-	f, err := os.OpenFile(pp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-	if errors.Is(err, os.ErrExist) {
-		created = false
-		f, err = os.OpenFile(pp, os.O_WRONLY, 0)
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return 0, err
-	}
-	n, copyErr := io.Copy(f, io.LimitReader(r, max))
-	if copyErr == nil {
-		// One byte past max makes the chunk too long. It is read but never
-		// written, so the file, and the status others ask for meanwhile,
-		// never holds more than the photo's size.
-		var extra [1]byte
-		if k, _ := io.ReadFull(r, extra[:]); k > 0 {
-			if err := f.Truncate(offset); err != nil {
-				return 0, err
-			}
-			return 0, errTooLong
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return n, err
-	}
-	if created {
-		// The bytes are on disk; so must be the name that finds them.
-		if err := b.syncDir(filepath.Dir(pp)); err != nil {
-			return n, err
-		}
-	}
-	return n, copyErr
-}
-
-// finish checks the whole partial file against sha and moves it into place.
-// A mismatch discards it: the upload starts again from the first byte.
-func (b *blobStore) finish(id, sha string) error {
-	pp, err := b.partial(id)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(pp)
-	if err != nil {
-		return err
-	}
+// checkParts reads the parts through and reports whether their bytes have
+// the sha256 sha.
+func (s *Server) checkParts(ctx context.Context, parts []Part, sha string) (bool, error) {
+	r := &partsReader{ctx: ctx, blobs: s.blobs, parts: parts}
+	defer r.Close()
 	h := sha256.New()
-	_, err = io.Copy(h, f)
-	f.Close()
-	if err != nil {
-		return err
+	if _, err := io.Copy(h, r); err != nil {
+		return false, err
 	}
-	if hex.EncodeToString(h.Sum(nil)) != sha {
-		os.Remove(pp)
-		return errChecksum
-	}
-	fp, err := b.final(id)
-	if err != nil {
-		return err
-	}
-	dest := filepath.Dir(fp)
-	_, err = os.Stat(dest)
-	made := errors.Is(err, os.ErrNotExist)
-	if err := os.MkdirAll(dest, 0o750); err != nil {
-		return err
-	}
-	if made {
-		if err := b.syncDir(filepath.Dir(dest)); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(pp, fp); err != nil {
-		return err
-	}
-	// The record says the content is ready only after this: the rename
-	// must survive a power cut, in both directories it touched.
-	if err := b.syncDir(dest); err != nil {
-		return err
-	}
-	return b.syncDir(filepath.Dir(pp))
+	return hex.EncodeToString(h.Sum(nil)) == sha, nil
 }
 
-// open returns a finished photo's content.
-func (b *blobStore) open(id string) (*os.File, error) {
-	fp, err := b.final(id)
-	if err != nil {
-		return nil, err
+// deleteBlobs deletes blobs, logging what it could not: a blob left
+// behind is swept later.
+func (s *Server) deleteBlobs(ctx context.Context, parts []Part) {
+	for _, p := range parts {
+		if err := s.blobs.Delete(ctx, p.Key); err != nil {
+			s.log.Warn("delete upload part", "photo", p.PhotoID, "key", p.Key, "err", err)
+		}
 	}
-	return os.Open(fp)
+}
+
+// SweepReport says what a sweep of photo uploads removed.
+type SweepReport struct {
+	Abandoned int // uploads nobody finished within uploadAbandon, forgotten
+	Orphans   int // part blobs the database did not name, deleted
+}
+
+// SweepUploads forgets uploads that made no progress for a week, and
+// deletes part blobs the database does not name: those of a server that
+// stopped between putting a part and recording it, of a chunk that lost
+// the race for its offset, of uploads finished or forgotten while a
+// deletion failed, and the partial files of earlier versions. Every
+// server sharing a store may run it, at any time, even at once: it only
+// removes what no upload can still use. The device of a forgotten upload
+// still holds the photo and uploads it again.
+func (s *Server) SweepUploads(ctx context.Context) (SweepReport, error) {
+	var rep SweepReport
+	for {
+		var stale []Part
+		err := s.store.Write(ctx, func(tx Tx) error {
+			var err error
+			if stale, err = tx.StaleParts(s.now().Add(-uploadAbandon), sweepBatch); err != nil {
+				return err
+			}
+			seen := map[string]bool{}
+			for _, p := range stale {
+				if !seen[p.PhotoID] {
+					seen[p.PhotoID] = true
+					if err := tx.DropParts(p.PhotoID); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return rep, fmt.Errorf("sweep abandoned uploads: %w", err)
+		}
+		seen := map[string]bool{}
+		for _, p := range stale {
+			seen[p.PhotoID] = true
+		}
+		rep.Abandoned += len(seen)
+		s.deleteBlobs(ctx, stale)
+		if len(seen) < sweepBatch {
+			break
+		}
+	}
+
+	blobs, err := s.blobs.List(ctx, "partial/")
+	if err != nil {
+		return rep, fmt.Errorf("sweep upload parts: %w", err)
+	}
+	old := time.Now().Add(-orphanAge)
+	byPhoto := map[string][]blobstore.Info{}
+	var order []string
+	for _, b := range blobs {
+		if !b.Modified.Before(old) {
+			continue
+		}
+		id, _, _ := strings.Cut(strings.TrimPrefix(b.Key, "partial/"), "/")
+		if _, ok := byPhoto[id]; !ok {
+			order = append(order, id)
+		}
+		byPhoto[id] = append(byPhoto[id], b)
+	}
+	for _, id := range order {
+		named := map[string]bool{}
+		if _, ok := contract.ValidUUID(id); ok {
+			var parts []Part
+			err := s.store.Read(ctx, func(q Query) error {
+				var err error
+				parts, err = q.Parts(id)
+				return err
+			})
+			if err != nil {
+				return rep, fmt.Errorf("sweep upload parts: %w", err)
+			}
+			for _, p := range parts {
+				named[p.Key] = true
+			}
+		}
+		for _, b := range byPhoto[id] {
+			if named[b.Key] {
+				continue
+			}
+			if err := s.blobs.Delete(ctx, b.Key); err != nil {
+				return rep, fmt.Errorf("sweep upload parts: %w", err)
+			}
+			rep.Orphans++
+		}
+	}
+	if rep.Abandoned+rep.Orphans > 0 {
+		s.log.Info("swept photo uploads", "abandoned", rep.Abandoned, "orphan_parts", rep.Orphans)
+	}
+	return rep, nil
 }

@@ -92,11 +92,20 @@ func onlyBlobs(t *testing.T, e *env) {
 		}
 	}
 	for _, name := range list(filepath.Join(e.dir, "blobs", "partial")) {
-		if !blobName.MatchString(name) || !strings.HasSuffix(name, ".part") {
+		if !blobName.MatchString(name) {
 			t.Fatalf("partial/%s is not named by a lower-case UUID", name)
+		}
+		for _, part := range list(filepath.Join(e.dir, "blobs", "partial", name)) {
+			if !partName.MatchString(part) {
+				t.Fatalf("partial/%s/%s is not named by an offset and a random tail", name, part)
+			}
 		}
 	}
 }
+
+// partName is the name of a part of an upload: its offset, then a random
+// tail.
+var partName = regexp.MustCompile(`^[0-9]{20}-[0-9a-f]{16}$`)
 
 // FuzzUploadRanges sends arbitrary sequences of chunks, each an offset, a
 // length and bytes, to PUT /v1/photos/{id}/content for a photo of known

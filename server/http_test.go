@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"fieldsync/contract"
+	"fieldsync/server"
 )
 
 // Bad input and auth at the HTTP level. After every bad request the server
@@ -462,7 +464,7 @@ func TestPathTricksInIdsReachNoFile(t *testing.T) {
 // and blob directory, and that blobs are named by lower-case UUIDs.
 func noStrayFiles(t *testing.T, e *env) {
 	t.Helper()
-	blob := regexp.MustCompile(`^blobs/(photos/[0-9a-f]{2}/[0-9a-f-]{36}|partial/[0-9a-f-]{36}\.part)$`)
+	blob := regexp.MustCompile(`^blobs/(photos/[0-9a-f]{2}/[0-9a-f-]{36}|partial/[0-9a-f-]{36}/[0-9]{20}-[0-9a-f]{16})$`)
 	root := filepath.Dir(e.dir) // one level up, where "../" would land
 	err := filepath.WalkDir(root, func(path string, de fs.DirEntry, err error) error {
 		if err != nil || de.IsDir() {
@@ -958,6 +960,25 @@ func TestPullPagesThroughEverythingOnce(t *testing.T) {
 	}
 }
 
+// TestHealthSaysWhichPartIsDown: a load balancer asks /healthz; when the
+// photo store cannot take writes, the server must say so, or it would be
+// sent uploads it cannot keep.
+func TestHealthSaysWhichPartIsDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anon := &device{e: e, t: t, name: "balancer"}
+	if resp, b := anon.send("GET", "/healthz", nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz: status %d %s, want 200", resp.StatusCode, b)
+	}
+	if err := os.RemoveAll(filepath.Join(e.dir, "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	resp, b := anon.send("GET", "/healthz", nil, nil)
+	if ed := errorOf(t, b); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(ed.Message, "photo store") || strings.Contains(ed.Message, "database") {
+		t.Errorf("/healthz with the photo store gone: status %d %s, want 503 naming the photo store alone", resp.StatusCode, b)
+	}
+}
+
 func TestHealthAndMetrics(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
@@ -973,6 +994,18 @@ func TestHealthAndMetrics(t *testing.T) {
 	applied := regexp.MustCompile(`(?m)^fieldsync_operations_total\{outcome="applied"\} ([0-9]+)$`).FindSubmatch(b)
 	if applied == nil || string(applied[1]) == "0" {
 		t.Errorf("/metrics does not count the applied operations:\n%s", firstLines(b, "fieldsync_"))
+	}
+	// A store with a connection pool and concurrent writers (PostgreSQL)
+	// says how its pool and its retries fare.
+	if _, ok := s.e.store.(server.StatsReporter); ok {
+		for _, series := range []string{"fieldsync_store_write_retries_total", "fieldsync_store_conns_in_use", "fieldsync_store_conns_max", "fieldsync_store_conn_waits_total", "fieldsync_feed_lag_seconds"} {
+			if !regexp.MustCompile(`(?m)^` + series + ` [0-9.e+-]+$`).Match(b) {
+				t.Errorf("/metrics lacks %s:\n%s", series, firstLines(b, "fieldsync_"))
+			}
+		}
+		if max := regexp.MustCompile(`(?m)^fieldsync_store_conns_max ([0-9]+)$`).FindSubmatch(b); max == nil || string(max[1]) == "0" {
+			t.Errorf("/metrics says the pool opens no connections:\n%s", firstLines(b, "fieldsync_store"))
+		}
 	}
 }
 

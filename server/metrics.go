@@ -74,6 +74,53 @@ func (m *metrics) watchFeedLag(st FeedLagger) {
 		}))
 }
 
+// StoreStats is what a store with a connection pool and concurrent
+// writers says of its work.
+type StoreStats struct {
+	// Retries counts write transactions run again because a concurrent
+	// transaction got in their way.
+	Retries int64
+	// ConnsInUse, ConnsIdle and ConnsMax describe the connection pool.
+	ConnsInUse, ConnsIdle, ConnsMax int32
+	// ConnWaits counts the requests for a connection that had to wait for
+	// one, and ConnWait is how long they waited in all.
+	ConnWaits int64
+	ConnWait  time.Duration
+}
+
+// StatsReporter is a store that reports StoreStats; /metrics exports
+// them as fieldsync_store_*.
+type StatsReporter interface {
+	Stats() StoreStats
+}
+
+// watchStats exports a store's statistics, read at each scrape.
+func (m *metrics) watchStats(st StatsReporter) {
+	read := func(f func(StoreStats) float64) func() float64 {
+		return func() float64 { return f(st.Stats()) }
+	}
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fieldsync_store_write_retries_total",
+			Help: "Write transactions run again because a concurrent transaction got in their way."},
+			read(func(s StoreStats) float64 { return float64(s.Retries) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldsync_store_conns_in_use",
+			Help: "Database connections in use now."},
+			read(func(s StoreStats) float64 { return float64(s.ConnsInUse) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldsync_store_conns_idle",
+			Help: "Database connections open and idle now."},
+			read(func(s StoreStats) float64 { return float64(s.ConnsIdle) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldsync_store_conns_max",
+			Help: "The most database connections this server opens."},
+			read(func(s StoreStats) float64 { return float64(s.ConnsMax) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fieldsync_store_conn_waits_total",
+			Help: "Requests for a database connection that waited for one: the pool was too small at that moment."},
+			read(func(s StoreStats) float64 { return float64(s.ConnWaits) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fieldsync_store_conn_wait_seconds_total",
+			Help: "Time spent waiting for a database connection."},
+			read(func(s StoreStats) float64 { return s.ConnWait.Seconds() })),
+	)
+}
+
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }

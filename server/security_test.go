@@ -1357,14 +1357,28 @@ func TestSlowClientsAreCutOffWhileOthersAreServed(t *testing.T) {
 func partialBytes(t *testing.T, e *env, photo string) []byte {
 	t.Helper()
 	id := strings.ToLower(photo)
-	for _, p := range []string{filepath.Join(e.dir, "blobs", "photos", id[:2], id), filepath.Join(e.dir, "blobs", "partial", id+".part")} {
-		if b, err := os.ReadFile(p); err == nil {
-			return b
-		} else if !errors.Is(err, os.ErrNotExist) {
+	if b, err := os.ReadFile(filepath.Join(e.dir, "blobs", "photos", id[:2], id)); err == nil {
+		return b
+	} else if !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	// The parts, named by their offsets, in order.
+	dir := filepath.Join(e.dir, "blobs", "partial", id)
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, de := range des {
+		b, err := os.ReadFile(filepath.Join(dir, de.Name()))
+		if err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, b...)
 	}
-	return nil
+	return out
 }
 
 // TestUploadsThatLieAboutSizeOrChecksumKeepNothingWrong sends photo content
@@ -1563,13 +1577,16 @@ func TestUploadsThatLieAboutSizeOrChecksumKeepNothingWrong(t *testing.T) {
 }
 
 // flakyStore fails the next writes it is told to with ErrBusy, as a store
-// under load does.
+// under load does, after letting pass through the writes it is told to.
 type flakyStore struct {
 	server.Store
-	fail atomic.Int32
+	pass, fail atomic.Int32
 }
 
 func (f *flakyStore) Write(ctx context.Context, fn func(server.Tx) error) error {
+	if n := f.pass.Load(); n > 0 && f.pass.CompareAndSwap(n, n-1) {
+		return f.Store.Write(ctx, fn)
+	}
 	if n := f.fail.Load(); n > 0 && f.fail.CompareAndSwap(n, n-1) {
 		return server.ErrBusy
 	}
@@ -1609,6 +1626,7 @@ func TestPhotoContentIsAnnouncedEvenIfTheFirstTryFails(t *testing.T) {
 	photo := alex.photo(job, "seal.jpg", content)
 	alex.must(photo)
 
+	fl.pass.Store(1) // the write that records the chunk
 	fl.fail.Store(1) // the write that announces the content
 	code, _, ed := alex.upload(photo.RecordID, 0, content)
 	if code != http.StatusServiceUnavailable || !ed.Retry {

@@ -13,12 +13,16 @@ import (
 	"fieldsync/contract"
 	"fieldsync/contract/engine"
 	"fieldsync/contract/rulebook"
+	"fieldsync/server/blobstore"
 )
 
 // Options configure a Server.
 type Options struct {
-	Store   Store
-	BlobDir string           // photo content lives here and nowhere else
+	Store Store
+	// Blobs keeps photo content; nil keeps it in BlobDir, a directory of
+	// this machine's. Servers sharing a database must share it too.
+	Blobs   blobstore.Store
+	BlobDir string
 	Rules   *rulebook.Rules  // compiled; nil means the embedded defaults
 	Logger  *slog.Logger     // nil logs nowhere
 	Now     func() time.Time // the server's clock; nil means time.Now
@@ -37,7 +41,7 @@ type Server struct {
 	store     Store
 	rules     *rulebook.Rules
 	engine    *engine.Engine
-	blobs     *blobStore
+	blobs     blobstore.Store
 	log       *slog.Logger
 	now       func() time.Time
 	newID     func() string
@@ -53,8 +57,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("server: no store")
 	}
-	if opts.BlobDir == "" {
-		return nil, errors.New("server: no blob directory")
+	if opts.Blobs == nil && opts.BlobDir == "" {
+		return nil, errors.New("server: no blob store and no blob directory")
 	}
 	s := &Server{store: opts.Store, rules: opts.Rules, log: opts.Logger, now: opts.Now, newID: opts.NewID, ttl: opts.TokenTTL, text: opts.RulesText}
 	if s.rules == nil {
@@ -77,15 +81,21 @@ func New(opts Options) (*Server, error) {
 	if s.ttl == 0 {
 		s.ttl = 30 * 24 * time.Hour
 	}
-	blobs, err := newBlobStore(opts.BlobDir)
-	if err != nil {
-		return nil, err
+	s.blobs = opts.Blobs
+	if s.blobs == nil {
+		dir, err := blobstore.Dir(opts.BlobDir)
+		if err != nil {
+			return nil, err
+		}
+		s.blobs = dir
 	}
-	s.blobs = blobs
 	s.engine = engine.New(s.rules)
 	s.metrics = newMetrics()
 	if fl, ok := opts.Store.(FeedLagger); ok {
 		s.metrics.watchFeedLag(fl)
+	}
+	if sr, ok := opts.Store.(StatsReporter); ok {
+		s.metrics.watchStats(sr)
 	}
 	s.routes()
 	return s, nil
@@ -161,15 +171,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// handleHealth answers 200 when the database and the photo store both
+// answer within two seconds, and 503 saying which does not otherwise: a
+// load balancer sends no request to a server that cannot serve it.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	var problems []string
 	err := s.store.Read(ctx, func(q Query) error {
 		_, err := q.Record("00000000-0000-0000-0000-000000000000")
 		return err
 	})
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, contract.CodeUnavailable, "the database is not answering")
+		s.log.Warn("health: database", "err", err)
+		problems = append(problems, "the database is not answering")
+	}
+	if err := s.blobs.Check(ctx); err != nil {
+		s.log.Warn("health: photo store", "err", err)
+		problems = append(problems, "the photo store is not answering")
+	}
+	if len(problems) > 0 {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, contract.CodeUnavailable, strings.Join(problems, "; "))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

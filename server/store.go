@@ -14,8 +14,9 @@ import (
 //
 // The interfaces below say what each part of the server needs: sign-in
 // (AccountReader, AccountWriter), applying operations (LedgerReader,
-// LedgerWriter), pulls and history (FeedReader) and the review queue
-// (ReviewReader, ReviewWriter). How a store makes them fast (caches,
+// LedgerWriter), pulls and history (FeedReader), the review queue
+// (ReviewReader, ReviewWriter) and photo uploads (UploadReader,
+// UploadWriter). How a store makes them fast (caches,
 // batched writes, savepoints, checkpoints) is its own business.
 //
 // Every method that can fail returns an error. A store whose database
@@ -41,6 +42,7 @@ type Query interface {
 	LedgerReader
 	FeedReader
 	ReviewReader
+	UploadReader
 }
 
 // Tx reads and writes the store inside Write.
@@ -49,6 +51,7 @@ type Tx interface {
 	AccountWriter
 	LedgerWriter
 	ReviewWriter
+	UploadWriter
 }
 
 // AccountReader reads users, sessions, devices and sign-in throttles.
@@ -190,6 +193,40 @@ type ReviewWriter interface {
 	// PutReview stores a review item; scope is the job it belongs to. A
 	// second open review of one record's field group is an error.
 	PutReview(rv *contract.Review, scope string) error
+}
+
+// UploadReader reads how far photo uploads have come.
+type UploadReader interface {
+	// Parts returns the parts of a photo's content stored so far, by
+	// offset.
+	Parts(photoID string) ([]Part, error)
+}
+
+// UploadWriter records the parts of photo uploads. The parts of a photo
+// are what every server sharing the store agrees it has received: a part
+// is in the blob store before it is recorded, and is forgotten here
+// before it is deleted there.
+type UploadWriter interface {
+	// AddPart records a part, unless the photo has a part at that offset
+	// already: then it records nothing and returns false. Of two servers
+	// recording a part at the same offset at once, one gets true and the
+	// other, once the first committed, false.
+	AddPart(p Part) (bool, error)
+	// DropParts forgets every part of a photo.
+	DropParts(photoID string) error
+	// StaleParts returns up to limit photos' parts, those of photos whose
+	// newest part was recorded before a time: uploads nobody finished.
+	StaleParts(before time.Time, limit int) ([]Part, error)
+}
+
+// Part is a piece of a photo's content: Size bytes from Offset, kept in
+// the blob store under Key.
+type Part struct {
+	PhotoID string
+	Offset  int64
+	Size    int64
+	Key     string
+	At      time.Time // when it was recorded
 }
 
 // Position is a place in the change feed. Feed order is by Epoch, then by

@@ -151,6 +151,18 @@ var migrations = []string{
 		high_water bigint NOT NULL
 	);
 	INSERT INTO feed_epoch(shift, high_water) VALUES (0, 0);`,
+
+	// 3: the parts of photo uploads in progress, each a blob of its own,
+	// so that a chunk may reach any server and uploads resume across them.
+	`CREATE TABLE upload_parts (
+		photo_id text NOT NULL,
+		"offset" bigint NOT NULL,
+		size     bigint NOT NULL,
+		key      text NOT NULL,
+		at       bigint NOT NULL,
+		PRIMARY KEY (photo_id, "offset")
+	);
+	CREATE INDEX upload_parts_at ON upload_parts(at);`,
 }
 
 // migrateLock is the advisory lock key held while migrating, so that two

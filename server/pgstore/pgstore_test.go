@@ -570,3 +570,51 @@ func TestADatabaseRestoredIntoAnotherClusterKeepsItsFeedGoing(t *testing.T) {
 		t.Errorf("a job written after the restore never reached a device pulling from its cursor of before")
 	}
 }
+
+// TestTwoPartsAtOneOffsetAtOnceKeepTheFirst: two servers recording a
+// photo's chunk at the same offset at once, each having seen the upload
+// reach that offset, keep one part: the other is told so, and its chunk
+// is refused rather than merged.
+func TestTwoPartsAtOneOffsetAtOnceKeepTheFirst(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	photo := uuid.NewString()
+	var looked sync.WaitGroup
+	looked.Add(2)
+	add := func(key string, size int64) (bool, error) {
+		var once sync.Once
+		var added bool
+		err := s.Write(ctx, func(tx server.Tx) error {
+			parts, err := tx.Parts(photo)
+			if err != nil || len(parts) > 0 {
+				added = false
+				return err
+			}
+			// Both see no part before either adds one.
+			once.Do(func() { looked.Done(); looked.Wait() })
+			added, err = tx.AddPart(server.Part{PhotoID: photo, Offset: 0, Size: size, Key: key, At: time.Now()})
+			return err
+		})
+		return added, err
+	}
+	var wg sync.WaitGroup
+	added := make([]bool, 2)
+	errs := make([]error, 2)
+	wg.Go(func() { added[0], errs[0] = add("partial/a", 100) })
+	wg.Go(func() { added[1], errs[1] = add("partial/b", 200) })
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if added[0] == added[1] {
+		t.Fatalf("two parts at offset 0 at once: added %v; want exactly one", added)
+	}
+	var parts []server.Part
+	if err := s.Read(ctx, func(q server.Query) (err error) { parts, err = q.Parts(photo); return err }); err != nil {
+		t.Fatal(err)
+	}
+	want := map[bool]string{true: "partial/a", false: "partial/b"}[added[0]]
+	if len(parts) != 1 || parts[0].Key != want {
+		t.Errorf("the photo's parts are %+v; want the one part that was added, %s", parts, want)
+	}
+}

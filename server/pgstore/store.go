@@ -34,6 +34,7 @@ type Store struct {
 	marked atomic.Int64
 
 	attempts atomic.Int64 // write transactions begun, retries included
+	retries  atomic.Int64 // write transactions begun again after a conflict
 }
 
 // The limits every pooled connection sets, unless the DSN sets them: a
@@ -133,6 +134,17 @@ func (s *Store) Close() error {
 // other's way.
 func (s *Store) Attempts() int64 { return s.attempts.Load() }
 
+// Stats reports the store's retries and its connection pool, for
+// /metrics.
+func (s *Store) Stats() server.StoreStats {
+	st := s.pool.Stat()
+	return server.StoreStats{
+		Retries:    s.retries.Load(),
+		ConnsInUse: st.AcquiredConns(), ConnsIdle: st.IdleConns(), ConnsMax: st.MaxConns(),
+		ConnWaits: st.EmptyAcquireCount(), ConnWait: st.EmptyAcquireWaitTime(),
+	}
+}
+
 // FeedLag returns how long the oldest transaction still writing in this
 // database has been running, or 0: pulls show nothing it could still
 // commit before, so this is how far they may lag behind the newest writes.
@@ -174,6 +186,7 @@ func (s *Store) Write(ctx context.Context, fn func(server.Tx) error) error {
 		if attempt == maxWriteAttempts {
 			break
 		}
+		s.retries.Add(1)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("write: %w", ctx.Err())

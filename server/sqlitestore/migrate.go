@@ -131,6 +131,20 @@ var migrations = []string{
 	`ALTER TABLE reviews ADD COLUMN match_id TEXT;
 	UPDATE reviews SET match_id = json_extract(CAST(doc AS TEXT), '$.match_id');
 	CREATE INDEX reviews_match ON reviews(match_id) WHERE match_id IS NOT NULL;`,
+
+	// 5: the parts of photo uploads in progress, each a blob of its own,
+	// so that uploads resume across restarts and across servers sharing a
+	// blob store. Partial files of earlier versions are swept; their
+	// devices upload again from the first byte.
+	`CREATE TABLE upload_parts (
+		photo_id TEXT NOT NULL,
+		offset   INTEGER NOT NULL,
+		size     INTEGER NOT NULL,
+		key      TEXT NOT NULL,
+		at       INTEGER NOT NULL,
+		PRIMARY KEY (photo_id, offset)
+	) WITHOUT ROWID;
+	CREATE INDEX upload_parts_at ON upload_parts(at);`,
 }
 
 // migrate brings the database's schema up to date.

@@ -34,25 +34,35 @@ type site struct {
 	store server.Store
 	srv   *server.Server
 	ts    *httptest.Server
+	// other is a second server over the same store and blob directory, as
+	// a second instance behind a load balancer would be.
+	other *httptest.Server
+	blobs string
 	users map[string]contract.User
 }
 
 func newSite(t *testing.T, open func(t *testing.T) server.Store) *site {
 	t.Helper()
 	st := open(t)
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(t.TempDir(), "blobs")})
+	blobs := filepath.Join(t.TempDir(), "blobs")
+	srv, err := server.New(server.Options{Store: st, BlobDir: blobs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &site{t: t, store: st, srv: srv, users: map[string]contract.User{}}
+	other, err := server.New(server.Options{Store: st, BlobDir: blobs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &site{t: t, store: st, srv: srv, blobs: blobs, users: map[string]contract.User{}}
 	for _, u := range []struct{ name, role string }{
 		{"alex", "technician"}, {"sam", "technician"}, {"dana", "dispatcher"},
 		{"sue", "supervisor"}, {"ada", "admin"},
 	} {
 		s.users[u.name] = s.addUser(u.name, u.role)
 	}
-	s.ts = httptest.NewServer(srv)
+	s.ts, s.other = httptest.NewServer(srv), httptest.NewServer(other)
 	t.Cleanup(s.ts.Close)
+	t.Cleanup(s.other.Close)
 	return s
 }
 
@@ -70,6 +80,7 @@ func (s *site) addUser(name, role string) contract.User {
 // them; the must methods fail the test and belong on the test's goroutine.
 type client struct {
 	s      *site
+	via    *httptest.Server // the server it talks to; nil is the site's first
 	name   string
 	device string
 	token  string
@@ -102,15 +113,25 @@ func (c *client) call(method, path string, body, out any) (int, error) {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, c.s.ts.URL+path, rd)
+	return c.send(method, path, rd, "application/json", out)
+}
+
+// send sends a request with a body of a content type, decodes a JSON
+// answer of 200 into out, and returns the status code.
+func (c *client) send(method, path string, rd io.Reader, contentType string, out any) (int, error) {
+	ts := c.s.ts
+	if c.via != nil {
+		ts = c.via
+	}
+	req, err := http.NewRequest(method, ts.URL+path, rd)
 	if err != nil {
 		return 0, err
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.s.ts.Client().Do(req)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := ts.Client().Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}

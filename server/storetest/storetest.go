@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 		{"a second job for the same customer site and day is marked a suspected duplicate", duplicateMarking},
 		{"a sign-in works until it is signed out or revoked and then answers 401", sessions},
 		{"a user name is taken whatever its case", userNamesIgnoreCase},
+		{"an upload's chunks may reach either server and of chunks racing for one offset one is kept", uploadsAcrossServers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
