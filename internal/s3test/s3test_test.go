@@ -14,7 +14,7 @@ import (
 
 func TestServerKeepsObjectsInItsDirectoryAndStopsWithTheTest(t *testing.T) {
 	var srv *Server
-	t.Run("a test using a bucket", func(t *testing.T) {
+	ok := t.Run("a test using a bucket", func(t *testing.T) {
 		srv = Start(t)
 		a, b := srv.NewBucket(t), srv.NewBucket(t)
 		if a.Bucket == b.Bucket {
@@ -40,8 +40,11 @@ func TestServerKeepsObjectsInItsDirectoryAndStopsWithTheTest(t *testing.T) {
 			t.Fatalf("the other bucket lists %+v, %v; want nothing", infos, err)
 		}
 	})
-	if srv == nil {
-		t.Fatal("the subtest started no server")
+	switch {
+	case !ok:
+		return
+	case srv == nil:
+		t.Skip("the subtest was skipped: versitygw is missing")
 	}
 	if conn, err := net.Dial("tcp", srv.Endpoint); err == nil {
 		conn.Close()
