@@ -1,21 +1,26 @@
 // Command fieldsyncd runs the FieldSync sync server.
 //
-//	fieldsyncd serve --addr :8080 --db DB --blob-dir blobs [--rules FILE] [--tls-cert F --tls-key F]
+//	fieldsyncd serve --addr :8080 --db DB --blobs BLOBS [--rules FILE] [--tls-cert F --tls-key F]
 //	fieldsyncd user add NAME --role ROLE --db DB [--password-file F]   (else the password is read from stdin)
 //	fieldsyncd user revoke NAME --db DB
 //	fieldsyncd copy --from FILE.db --to postgres://…
 //	fieldsyncd rules [--rules FILE]
-//	fieldsyncd demo [--addr 127.0.0.1:8080] [--dir DIR] [--db DB]
+//	fieldsyncd demo [--addr 127.0.0.1:8080] [--dir DIR] [--db DB] [--blobs BLOBS] [--seed-only]
 //
 // DB is a postgres:// or postgresql:// URL for a PostgreSQL database, or
-// else the path of a SQLite file (fieldsync.db by default).
+// else the path of a SQLite file (fieldsync.db by default). BLOBS is an
+// s3:// URL for S3-compatible object storage, or else a directory (blobs
+// by default; --blob-dir DIR says the same). Instances that share one
+// PostgreSQL database and one object store serve one team together.
 //
 // It owns the command line and the process: flags, reading the rules file
-// and passwords, choosing and opening the store (openStore), TLS, signals
+// and passwords, choosing and opening the store (openStore) and the blob
+// store (openBlobs), TLS, signals, the periodic sweep of abandoned uploads
 // and a graceful shutdown. Everything the server does is package server's;
 // copying a SQLite server's data into PostgreSQL is package pgstore's. It
 // imports the standard library, contract/rulebook, server,
-// server/sqlitestore and server/pgstore, and nothing of the device.
+// server/sqlitestore, server/pgstore, server/blobstore and
+// server/blobstore/s3, and nothing of the device.
 package main
 
 import (
@@ -51,7 +56,9 @@ Commands:
   demo         serve a seeded demo and print how to sign in
 
 --db takes a postgres:// or postgresql:// URL for PostgreSQL; anything else
-is the path of a SQLite file (default fieldsync.db).
+is the path of a SQLite file (default fieldsync.db). --blobs takes an s3://
+URL for S3-compatible object storage; anything else is a directory (default
+blobs).
 
 Run "fieldsyncd COMMAND -h" for a command's flags.
 `
@@ -151,27 +158,39 @@ func serve(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", ":8080", "address to listen on")
 	db := fs.String("db", "fieldsync.db", dbHelp)
-	blobDir := fs.String("blob-dir", "blobs", "directory for photo content")
+	blobsFlag := blobFlags(fs, "blobs", "the directory blobs")
 	rulesPath := fs.String("rules", "", "rules file (default: the embedded rules)")
 	cert := fs.String("tls-cert", "", "TLS certificate file")
 	key := fs.String("tls-key", "", "TLS key file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
 	if (*cert == "") != (*key == "") {
 		return errors.New("serve: --tls-cert and --tls-key go together")
+	}
+	blobs, err := blobsFlag()
+	if err != nil {
+		return err
 	}
 	rules, text, err := loadRules(*rulesPath)
 	if err != nil {
 		return err
 	}
 	log := logger(stderr)
-	st, err := openStore(context.Background(), *db)
+	ctx := context.Background()
+	st, err := openStore(ctx, *db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.New(server.Options{Store: st, BlobDir: *blobDir, Rules: rules, RulesText: text, Logger: log})
+	bs, err := openBlobs(ctx, blobs)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Options{Store: st, Blobs: bs, Rules: rules, RulesText: text, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -179,8 +198,42 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "db", describeDB(*db), "blobs", *blobDir, "tls", *cert != "")
+	log.Info("serving", "addr", ln.Addr().String(), "db", describeDB(*db), "blobs", describeBlobs(blobs), "tls", *cert != "")
+	// Sweeps end, and a running one is waited for, before the store closes.
+	sctx, stopSweeps := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		sweepUploads(sctx, srv, sweepEvery, log)
+	}()
+	defer func() {
+		stopSweeps()
+		<-swept
+	}()
 	return serveUntilSignal(server.NewHTTPServer(*addr, srv, log), ln, *cert, *key, log)
+}
+
+// sweepEvery is how often serve sweeps abandoned photo uploads. Every
+// instance sharing a database sweeps; a sweep removes only what no
+// upload can still use, so they need not take turns.
+const sweepEvery = 10 * time.Minute
+
+// sweepUploads runs srv.SweepUploads every interval until ctx ends. A
+// sweep logs what it removed; one that fails is logged here and tried
+// again at the next interval.
+func sweepUploads(ctx context.Context, srv *server.Server, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := srv.SweepUploads(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("sweeping photo uploads failed; trying again later", "err", err, "next", every)
+		}
+	}
 }
 
 // serveUntilSignal serves until SIGINT or SIGTERM, then lets in-flight
@@ -294,8 +347,24 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	dir := fs.String("dir", "", "directory for the demo's database and photos (default: a new temporary directory)")
 	db := fs.String("db", "", dbHelp+" (default: server.db in --dir)")
+	blobsFlag := blobFlags(fs, "", "blobs in --dir")
+	seedOnly := fs.Bool("seed-only", false, "load the demo data into --db when it has none, print how to sign in, and exit without serving: "+
+		"for instances started with fieldsyncd serve on the same database")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("demo: unexpected arguments %q", fs.Args())
+	}
+	blobs, err := blobsFlag()
+	if err != nil {
+		return err
+	}
+	if *seedOnly {
+		if *db == "" {
+			return errors.New("demo: --seed-only loads the demo data into the database that --db names; give --db")
+		}
+		return seedDemo(*db, blobs, stdout, stderr)
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "fieldsync-demo-")
@@ -308,40 +377,96 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	if *db == "" {
 		*db = filepath.Join(*dir, "server.db")
 	} else {
-		where = describeDB(*db) + ", photos in " + filepath.Join(*dir, "blobs")
+		where = describeDB(*db)
+	}
+	if blobs == "" {
+		blobs = filepath.Join(*dir, "blobs")
+	}
+	if where != *dir || blobs != filepath.Join(*dir, "blobs") {
+		where += ", photos in " + describeBlobs(blobs)
 	}
 	log := logger(stderr)
-	st, err := openStore(context.Background(), *db)
+	st, srv, err := openDemo(*db, blobs, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(*dir, "blobs"), Logger: log})
-	if err != nil {
-		return err
-	}
-	var fresh bool
-	if err := st.Read(context.Background(), func(q server.Query) error {
-		u, err := q.UserByName(server.DemoUsers[0].Name)
-		fresh = u == nil
-		return err
-	}); err != nil {
-		return err
-	}
-	if fresh {
-		if err := server.SeedDemo(context.Background(), srv, 0); err != nil {
-			return err
-		}
-	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	url := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "FieldSync demo server at %s (data in %s)\n\nSign in with any of these users; the password is %q:\n", url, where, server.DemoPassword)
-	for _, u := range server.DemoUsers {
-		fmt.Fprintf(stdout, "  %-6s %s\n", u.Name, u.Role)
-	}
+	fmt.Fprintf(stdout, "FieldSync demo server at %s (data in %s)\n\n", url, where)
+	printDemoUsers(stdout)
 	fmt.Fprintf(stdout, "\nFor example:\n  curl -s %s/v1/login -d '{\"username\":\"alex\",\"password\":\"%s\",\"device_id\":\"my-laptop\"}'\n\nPress Ctrl-C to stop.\n", url, server.DemoPassword)
 	return serveUntilSignal(server.NewHTTPServer(*addr, srv, log), ln, "", "", log)
+}
+
+// openDemo opens the demo's store and blob store and a server over them,
+// and loads the demo data when the store has none.
+func openDemo(db, blobs string, log *slog.Logger) (server.Store, *server.Server, error) {
+	ctx := context.Background()
+	st, err := openStore(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	bs, err := openBlobs(ctx, blobs)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	srv, err := server.New(server.Options{Store: st, Blobs: bs, Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	var fresh bool
+	if err := st.Read(ctx, func(q server.Query) error {
+		u, err := q.UserByName(server.DemoUsers[0].Name)
+		fresh = u == nil
+		return err
+	}); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	if fresh {
+		if err := server.SeedDemo(ctx, srv, 0); err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+	}
+	return st, srv, nil
+}
+
+// seedDemo loads the demo data into db, when it has none, and says how to
+// sign in: the instances that serve it are started with fieldsyncd serve.
+func seedDemo(db, blobs string, stdout, stderr io.Writer) error {
+	if blobs == "" {
+		// The demo data has no photos: a blob store given is checked, and
+		// none given leaves nothing behind.
+		tmp, err := os.MkdirTemp("", "fieldsync-seed-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		blobs = tmp
+	}
+	st, _, err := openDemo(db, blobs, logger(stderr))
+	if err != nil {
+		return err
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "FieldSync demo data in %s\n\n", describeDB(db))
+	printDemoUsers(stdout)
+	return nil
+}
+
+// printDemoUsers prints the demo's users and their password.
+func printDemoUsers(w io.Writer) {
+	fmt.Fprintf(w, "Sign in with any of these users; the password is %q:\n", server.DemoPassword)
+	for _, u := range server.DemoUsers {
+		fmt.Fprintf(w, "  %-6s %s\n", u.Name, u.Role)
+	}
 }

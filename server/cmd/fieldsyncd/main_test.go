@@ -154,7 +154,14 @@ func (p *serverProc) output() string {
 // output matches ready, whose first group is the address it serves on.
 func startServer(t *testing.T, ready *regexp.Regexp, args ...string) *serverProc {
 	t.Helper()
+	return startServerEnv(t, nil, ready, args...)
+}
+
+// startServerEnv is startServer with env added to the process's environment.
+func startServerEnv(t *testing.T, env []string, ready *regexp.Regexp, args ...string) *serverProc {
+	t.Helper()
 	p := &serverProc{cmd: command(t, args...), done: make(chan error, 1)}
+	p.cmd.Env = append(p.cmd.Env, env...)
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	if err := p.cmd.Start(); err != nil {
