@@ -10,7 +10,7 @@ export LANG := en_US.UTF-8
 FUZZTIME ?= 10s
 GO_FILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: demo demo-server test test-steps test-pg setup check unit unit-postgres bench-postgres figures-postgres uiheadless crosscheck fuzz bench figures server screenshots
+.PHONY: demo demo-server demo-cluster test test-steps test-pg setup check unit unit-postgres bench-postgres figures-postgres uiheadless crosscheck fuzz bench figures server screenshots
 
 demo: setup
 	scripts/demo
@@ -18,6 +18,12 @@ demo: setup
 # The server alone, with demo data, for trying the protocol with curl.
 demo-server: setup
 	go run ./server/cmd/fieldsyncd demo
+
+# Two servers sharing PostgreSQL and an S3 store, behind HAProxy, on
+# 127.0.0.1: what several instances look like, on one machine. Ctrl-C
+# stops it all.
+demo-cluster: setup
+	scripts/demo-cluster
 
 # test: formatting, vet, every unit and end-to-end test under the race
 # detector (the UI's too, on Fyne's headless driver), the phone
