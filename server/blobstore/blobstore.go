@@ -55,7 +55,8 @@ var ErrNotFound = errors.New("blobstore: no such blob")
 
 // CheckKey returns an error unless key is one a Store takes: one to 512
 // characters of lower-case letters, digits, '-', '.' and '_', in parts
-// separated by single '/', none of them empty, "." or "..". Keys come
+// separated by single '/', none of them empty, "." or "..", nor longer
+// than 255 characters, which file systems take at most. Keys come
 // from the server, never from a request, but every Store checks them so
 // that no mistake can reach outside its directory or bucket.
 func CheckKey(key string) error {
@@ -65,6 +66,9 @@ func CheckKey(key string) error {
 	for _, part := range strings.Split(key, "/") {
 		if part == "" || part == "." || part == ".." {
 			return fmt.Errorf("blobstore: key %q has an empty, . or .. part", key)
+		}
+		if len(part) > 255 {
+			return fmt.Errorf("blobstore: key %.40q… has a part longer than 255 characters", key)
 		}
 		for _, c := range part {
 			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // DirStore keeps blobs as files under one directory, a key's parts its
@@ -86,8 +87,11 @@ func (d *DirStore) Put(ctx context.Context, key string, r io.Reader, size int64)
 		return fmt.Errorf("blobstore: put %s: the content ended after %d of %d bytes; nothing was stored", key, n, size)
 	}
 	var extra [1]byte
-	if k, _ := io.ReadFull(r, extra[:]); k > 0 {
+	switch k, err := io.ReadFull(r, extra[:]); {
+	case k > 0:
 		return fmt.Errorf("blobstore: put %s: the content is longer than %d bytes; nothing was stored", key, size)
+	case err != io.EOF:
+		return fmt.Errorf("blobstore: put %s: reading past the content's %d bytes: %w; nothing was stored", key, size, err)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("blobstore: put %s: %w", key, err)
@@ -125,8 +129,11 @@ func (d *DirStore) Open(ctx context.Context, key string) (Reader, Info, error) {
 	if err != nil {
 		return nil, Info{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, Info{}, err
+	}
 	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	if notFound(err) {
 		return nil, Info{}, ErrNotFound
 	}
 	if err != nil {
@@ -145,8 +152,11 @@ func (d *DirStore) Stat(ctx context.Context, key string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
 	st, err := os.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) || err == nil && !st.Mode().IsRegular() {
+	if notFound(err) || err == nil && !st.Mode().IsRegular() {
 		return Info{}, ErrNotFound
 	}
 	if err != nil {
@@ -160,7 +170,14 @@ func (d *DirStore) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// A directory is no blob: the blobs under it stay.
+	if st, err := os.Lstat(p); notFound(err) || err == nil && !st.Mode().IsRegular() {
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !notFound(err) {
 		return fmt.Errorf("blobstore: delete %s: %w", key, err)
 	}
 	// Empty directories left behind stay: removing them could race with a
@@ -222,6 +239,9 @@ func (d *DirStore) List(ctx context.Context, prefix string) ([]Info, error) {
 
 // Check writes, syncs and removes a small file, as a Put would.
 func (d *DirStore) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(d.dir, "health-*"+tmpSuffix)
 	if err != nil {
 		return fmt.Errorf("blobstore: the blob directory takes no writes: %w", err)
@@ -238,6 +258,12 @@ func (d *DirStore) Check(ctx context.Context) error {
 		return fmt.Errorf("blobstore: the blob directory takes no writes: %w", err)
 	}
 	return nil
+}
+
+// notFound reports whether err says there is no file at a path: none
+// there, or a file where a directory above it should be.
+func notFound(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // ctxReader stops reading when its context ends.
