@@ -13,6 +13,7 @@
 //	go run ./cmd/fieldsim --devices 20 --ops 2000     # a long run
 //	go run ./cmd/fieldsim --seed 42 --verbose         # rerun a seed, saying what happens
 //	go run ./cmd/fieldsim --db postgres://… --instances 3  # three instances of the server on one database
+//	go run ./cmd/fieldsim --db postgres://… --instances 3 --s3 s3://…  # and photos in an S3 bucket
 //
 // --ops counts user operations across all devices. The command owns only
 // its flags and its line; it imports internal/sim and nothing else of
@@ -40,6 +41,7 @@ func main() {
 	dir := fs.String("dir", "", "directory for the server's and devices' files (default: a temporary one, removed after)")
 	db := fs.String("db", "", "postgres:// URL of an empty database to run the server on (default: a SQLite file in --dir)")
 	instances := fs.Int("instances", 1, "server instances on the --db database, behind a load balancer; with --faults they crash and come back")
+	s3url := fs.String("s3", "", "s3://ACCESS_KEY:SECRET_KEY@BUCKET?endpoint=HOST:PORT&insecure=1 keeps photo content in that bucket (default: a directory in --dir)")
 	verbose := fs.Bool("verbose", false, "say what happens and every problem found, on stderr")
 	fs.Parse(os.Args[1:])
 
@@ -48,7 +50,7 @@ func main() {
 	if !seeded {
 		*seed = uint64(time.Now().UnixNano())
 	}
-	cfg := sim.Config{Devices: *devices, Ops: *ops, Seed: *seed, Faults: *faults, Merge: *merge, Dir: *dir, DB: *db, Instances: *instances}
+	cfg := sim.Config{Devices: *devices, Ops: *ops, Seed: *seed, Faults: *faults, Merge: *merge, Dir: *dir, DB: *db, Instances: *instances, S3: *s3url}
 	if *verbose {
 		cfg.Log = os.Stderr
 	}
@@ -67,6 +69,9 @@ func main() {
 	}
 	if *instances > 1 {
 		rerun += fmt.Sprintf(" --instances %d", *instances)
+	}
+	if *s3url != "" {
+		rerun += " --s3 URL_OF_A_BUCKET"
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fieldsim: seed=%d: %v\nrerun: %s --verbose\n", *seed, err, rerun)

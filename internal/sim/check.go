@@ -58,6 +58,10 @@ import (
 // on its job, and nothing exists that no append made, so each job holds
 // the union of everyone's items.
 //
+// Photos. Every photo whose record says its content is whole downloads
+// from the server as exactly the bytes its size and sha256 promise;
+// anything else is lost (checkphotos.go).
+//
 // Converged. Each device holds exactly the records and review items the
 // server shows its user, each the same as the server's, with nothing
 // queued and no photo waiting to upload.
@@ -268,6 +272,9 @@ func (s *sim) check() error {
 	s.checkDuplicates(srv)
 	s.checkLog(srv)
 	if err := s.checkConverged(srv, devs); err != nil {
+		return err
+	}
+	if err := s.checkPhotos(srv); err != nil {
 		return err
 	}
 	s.logf("collisions: %d applied edits of review groups and voids checked against the replayed log (%d stale but on their own device's run)", s.checked, s.ownRuns)

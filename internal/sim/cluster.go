@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"fieldsync/app"
 	"fieldsync/server"
+	"fieldsync/server/blobstore/s3"
 	"fieldsync/server/pgstore"
 )
 
@@ -24,9 +26,11 @@ import (
 // processes behind a load balancer would: each instance is its own
 // server.New over its own pgstore pool, on its own loopback address, and
 // reaches the database through a relay of its own. The instances share
-// nothing in memory but the photo store and the clock; each makes its ids
-// from a source of its own. A load balancer in front sends each request
-// to a live instance chosen at random from the run's seeded source.
+// nothing in memory but the clock; each makes its ids from a source of
+// its own. Besides the database they share the photo store: a bucket in
+// S3 (Config.S3), each instance with a client of its own, or else one
+// directory. A load balancer in front sends each request to a live
+// instance chosen at random from the run's seeded source.
 //
 // With faults on, instances crash. Between operations one goes away at
 // random; and now and then the load balancer makes the instance it chose
@@ -35,8 +39,10 @@ import (
 // is passed on. A crash closes the instance's listener and every
 // connection to it, and cuts its database connections at the relay, so
 // the database rolls back whatever had not committed; requests the
-// instance was handling get no answer, and the load balancer answers 502
-// for them, as a real one does. The instance comes back after a few
+// instance was handling get no answer. The load balancer answers 502 for
+// such a request, or sends it to another instance, as deploy/haproxy.cfg
+// has HAProxy do (half the time, when the body is small enough to have
+// been kept). The instance comes back after a few
 // virtual minutes on the same address, with a new pool. At least one
 // instance is always up. A crash while a request is being handled races
 // the instance's work, as a real one does: runs with it are as
@@ -68,7 +74,8 @@ var crashWhen = [...]string{crashNone: "", crashBefore: "before", crashDuring: "
 type cluster struct {
 	ctx     context.Context
 	dsn     string
-	opts    server.Options // each instance's, less its Store and NewID
+	photos  string         // the s3:// URL of the photo store, or ""
+	opts    server.Options // each instance's, less its Store, Blobs and NewID
 	logf    func(format string, args ...any)
 	backend *http.Transport // the load balancer's, to the instances
 
@@ -80,6 +87,7 @@ type cluster struct {
 	crashes   [len(crashWhen)]int // by when; crashNone counts crashes between operations
 	failed    int                 // requests the load balancer could not finish: 502
 	late      int                 // crashes while handling a request that came after its answer went out
+	retried   int                 // requests sent to another instance when theirs crashed with no answer
 
 	lb     *http.Server
 	url    string
@@ -112,8 +120,8 @@ type process struct {
 
 // newCluster starts n instances over the database dsn, and the load
 // balancer.
-func newCluster(ctx context.Context, n int, dsn string, opts server.Options, seed uint64, key [32]byte, logf func(string, ...any)) (*cluster, error) {
-	c := &cluster{ctx: ctx, dsn: dsn, opts: opts, logf: logf,
+func newCluster(ctx context.Context, n int, dsn, photos string, opts server.Options, seed uint64, key [32]byte, logf func(string, ...any)) (*cluster, error) {
+	c := &cluster{ctx: ctx, dsn: dsn, photos: photos, opts: opts, logf: logf,
 		rng:  rand.New(rand.NewPCG(seed, 0x1b)),
 		keys: rand.NewChaCha8(key),
 		// A new connection for every request: a crashed instance leaves no
@@ -163,6 +171,13 @@ func (c *cluster) start(in *instance) error {
 	}
 	opts := c.opts
 	opts.Store = st
+	if c.photos != "" {
+		// A client of its own to the bucket they all share.
+		if opts.Blobs, err = s3.Open(c.ctx, c.photos); err != nil {
+			st.Close()
+			return fmt.Errorf("instance %d: %w", in.n, err)
+		}
+	}
 	c.mu.Lock()
 	var key [32]byte
 	c.keys.Read(key[:])
@@ -309,8 +324,16 @@ func (c *cluster) restartAll() error {
 	}
 }
 
+// retryBuffer is the largest request body the load balancer keeps to
+// send again, as HAProxy's buffer (deploy/haproxy.cfg).
+const retryBuffer = 16 << 10
+
 // ServeHTTP is the load balancer: it sends the request to a live instance
-// chosen at random and, with faults on, now and then crashes it.
+// chosen at random and, with faults on, now and then crashes it. A
+// request whose instance crashed before answering is answered 502, or,
+// half the time when its body is small enough to have been kept, sent to
+// another instance, as deploy/haproxy.cfg does (retry-on conn-failure
+// empty-response).
 func (c *cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	up := c.live()
@@ -321,35 +344,89 @@ func (c *cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	in := up[c.rng.IntN(len(up))]
 	in.requests++
-	when, back, delay := crashNone, time.Time{}, time.Duration(0)
+	crash := crashPlan{}
 	if c.faults && len(up) >= 2 && c.rng.Float64() < crashInRequest {
-		when = 1 + c.rng.IntN(3)
-		back = c.opts.Now().Add(downMin + time.Duration(c.rng.Int64N(int64(downSpan))))
-		delay = time.Duration(c.rng.Int64N(int64(5 * time.Millisecond)))
+		crash.when = 1 + c.rng.IntN(3)
+		crash.back = c.opts.Now().Add(downMin + time.Duration(c.rng.Int64N(int64(downSpan))))
+		crash.delay = time.Duration(c.rng.Int64N(int64(1500 * time.Microsecond)))
+		crash.retry = c.rng.IntN(2) == 0
 	}
+	c.mu.Unlock()
+
+	var body []byte
+	if crash.retry {
+		// Keep the body to send again, when it fits.
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, retryBuffer+1))
+		if err != nil {
+			http.Error(w, "bad request: the body broke off", http.StatusBadRequest)
+			return
+		}
+		rest := r.Body
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if len(body) > retryBuffer {
+			crash.retry = false
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(body), rest), rest}
+		}
+	}
+	if c.forward(w, r, in, crash) || !crash.retry {
+		return
+	}
+	// The instance crashed with no answer: another one gets the request.
+	c.mu.Lock()
+	up = c.live()
+	in = up[c.rng.IntN(len(up))]
+	in.requests++
+	c.retried++
+	c.mu.Unlock()
+	again := r.Clone(r.Context())
+	again.Body = io.NopCloser(bytes.NewReader(body))
+	c.forward(w, again, in, crashPlan{})
+}
+
+// crashPlan is when the load balancer crashes the instance it chose for a
+// request, if at all; with retry, it does not answer the request when the
+// instance gave no answer, so that it may go to another.
+type crashPlan struct {
+	when  int
+	back  time.Time
+	delay time.Duration
+	retry bool
+}
+
+// forward passes a request to an instance and its answer back, crashing
+// the instance as planned. It reports false when the instance gave no
+// answer and, the plan being to retry, none was written.
+func (c *cluster) forward(w http.ResponseWriter, r *http.Request, in *instance, crash crashPlan) bool {
+	c.mu.Lock()
 	target := &url.URL{Scheme: "http", Host: in.addr}
 	c.mu.Unlock()
 	// failed is set when the request could not be passed on or its
 	// answer not read; answered when the whole answer went out.
 	failed, answered := false, false
-
 	rp := &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
 		Transport: c.backend,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			failed = true
+			if crash.retry {
+				return
+			}
 			c.mu.Lock()
 			c.failed++
 			c.mu.Unlock()
-			failed = true
 			http.Error(w, "bad gateway: the instance did not answer", http.StatusBadGateway)
 		},
 	}
-	switch when {
+	switch crash.when {
 	case crashBefore:
-		c.crash(in, when, back)
+		c.crash(in, crash.when, crash.back)
 	case crashAfter:
 		rp.ModifyResponse = func(*http.Response) error {
-			c.crash(in, when, back)
+			c.crash(in, crash.when, crash.back)
 			return errors.New("the instance crashed before its answer went out")
 		}
 	case crashDuring:
@@ -360,8 +437,8 @@ func (c *cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		go func() {
 			defer close(done)
 			<-sent
-			time.Sleep(delay)
-			c.crash(in, when, back)
+			time.Sleep(crash.delay)
+			c.crash(in, crash.when, crash.back)
 		}()
 		defer func() {
 			<-done
@@ -383,6 +460,7 @@ func (c *cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rp.ServeHTTP(w, r) // it panics with http.ErrAbortHandler when the answer breaks off
 	answered = !failed
+	return !failed
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)
@@ -418,9 +496,9 @@ func (c *cluster) summary() string {
 		s += fmt.Sprintf(" %d", in.requests)
 	}
 	return s + fmt.Sprintf("; %d crashes between operations, %d with a request: %d before it arrived, %d while handling it (%d of them once it had answered), %d after answering; "+
-		"%d requests answered 502 (their instance crashed, or the device's end of the link broke)",
+		"%d requests sent to another instance, %d answered 502 (their instance crashed, or the device's end of the link broke)",
 		c.crashes[crashNone], c.crashes[crashBefore]+c.crashes[crashDuring]+c.crashes[crashAfter],
-		c.crashes[crashBefore], c.crashes[crashDuring], c.late, c.crashes[crashAfter], c.failed)
+		c.crashes[crashBefore], c.crashes[crashDuring], c.late, c.crashes[crashAfter], c.retried, c.failed)
 }
 
 // counts returns how many crashes there were and how many requests each

@@ -75,6 +75,10 @@ type Config struct {
 	// request to one of them at random; with Faults they crash and come
 	// back (see cluster.go). 0 and 1 run one server.
 	Instances int
+	// S3, an s3:// URL of a bucket (as server/blobstore/s3.Open takes it),
+	// keeps photo content there, each instance with a client of its own;
+	// "" keeps it in a directory under Dir, which every instance shares.
+	S3 string
 	// Log, when set, gets progress and every problem found.
 	Log io.Writer
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"testing"
 
 	"fieldsync/internal/pgtest"
+	"fieldsync/internal/s3test"
 )
 
 var (
@@ -65,7 +67,7 @@ func TestShortRunWithInstances(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
 			rep, err := Run(context.Background(), Config{Devices: 10, Ops: 120, Seed: seed, Faults: true, Merge: true,
-				Dir: t.TempDir(), DB: pgtest.DSN(t), Instances: 3})
+				Dir: t.TempDir(), DB: pgtest.DSN(t), Instances: 3, S3: photoBucket(t)})
 			if err != nil {
 				t.Fatalf("seed %d: %v", seed, err)
 			}
@@ -84,13 +86,30 @@ func TestLongRunWithInstances(t *testing.T) {
 	for seed := uint64(1); seed <= uint64(*longSeeds); seed++ {
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
 			rep, err := Run(context.Background(), Config{Devices: 20, Ops: 2000, Seed: seed, Faults: true, Merge: true,
-				Dir: t.TempDir(), DB: pgtest.DSN(t), Instances: 3})
+				Dir: t.TempDir(), DB: pgtest.DSN(t), Instances: 3, S3: photoBucket(t)})
 			if err != nil {
 				t.Fatalf("seed %d: %v", seed, err)
 			}
 			checkInstancesRun(t, rep)
 		})
 	}
+}
+
+// photoBucket returns the s3:// URL of a new bucket on a versitygw of the
+// test's own, where instances keep photo content as they would in
+// production. Without versitygw it says so and returns "": the instances
+// then share a directory, unless FIELDSYNC_REQUIRE_S3 makes that a
+// failure.
+func photoBucket(t *testing.T) string {
+	t.Helper()
+	if _, err := s3test.Binary(); err != nil {
+		if v := os.Getenv(s3test.EnvRequire); v == "" || v == "0" {
+			t.Logf("photos in a directory the instances share, not in S3: %v", err)
+			return ""
+		}
+	}
+	srv := s3test.Start(t) // fails the test without versitygw
+	return srv.URL(srv.NewBucket(t).Bucket)
 }
 
 // checkInstancesRun checks a run on several instances: every promise held,

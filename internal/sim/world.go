@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"fieldsync/internal/faultproxy"
 	"fieldsync/localstore"
 	"fieldsync/server"
+	"fieldsync/server/blobstore/s3"
 	"fieldsync/server/pgstore"
 	"fieldsync/server/sqlitestore"
 
@@ -183,6 +185,17 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 	s.store, s.db = st, cfg.DB
 	opts := server.Options{Store: st, BlobDir: filepath.Join(s.dir, "blobs"), Now: s.clock.Now,
 		NewID: func() string { return serverIDs(s.clock.Now()) }, TokenTTL: 10 * 365 * 24 * time.Hour}
+	if cfg.S3 != "" {
+		if opts.Blobs, err = s3.Open(ctx, cfg.S3); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	if cfg.Log != nil {
+		// What the server itself reports as going wrong, such as a panic
+		// it turned into a 500.
+		opts.Logger = slog.New(slog.NewTextHandler(cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	srv, err := server.New(opts)
 	if err != nil {
 		s.close()
@@ -198,7 +211,7 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 	// fieldsyncd command an administrator runs beside the cluster, it adds
 	// the users; its store is what the checks read.
 	key[0]++
-	s.cluster, err = newCluster(ctx, cfg.Instances, cfg.DB, opts, s.rng.Uint64(), key, s.logf)
+	s.cluster, err = newCluster(ctx, cfg.Instances, cfg.DB, cfg.S3, opts, s.rng.Uint64(), key, s.logf)
 	if err != nil {
 		s.close()
 		return nil, err
