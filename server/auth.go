@@ -107,13 +107,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "device_id is required (1 to 128 printable characters)")
 		return
 	}
-	userKey, addrKey := throttleKeys(req.Username, r)
+	userKey, addrKey := s.throttleKeys(req.Username, r)
 	if wait, err := s.throttleWait(r.Context(), userKey, addrKey); err != nil {
 		s.storeError(w, r, err)
 		return
 	} else if wait > 0 {
 		s.metrics.logins.WithLabelValues("throttled").Inc()
-		s.log.Warn("login throttled", "user", clip(req.Username), "addr", clientAddr(r), "wait", wait.Round(time.Second))
+		s.log.Warn("login throttled", "user", clip(req.Username), "addr", s.clientAddr(r), "wait", wait.Round(time.Second))
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
 		writeError(w, http.StatusTooManyRequests, contract.CodeRateLimited,
 			fmt.Sprintf("Too many wrong passwords: sign-in is paused for %s. Try again then.",

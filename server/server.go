@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -30,6 +31,12 @@ type Options struct {
 	// review items, users (Server.AddUser), the demo's records and
 	// operations. nil makes UUIDv7s by Now, as devices make theirs (NewV7).
 	NewID func() string
+	// TrustedProxies are the load balancers in front of the server: for a
+	// request from one of them, the sign-in throttle counts wrong
+	// passwords against the client address it reports in
+	// X-Forwarded-For, not against the balancer's own. Empty trusts no
+	// header.
+	TrustedProxies []netip.Prefix
 	// TokenTTL is how long a sign-in lasts; zero means 30 days.
 	TokenTTL time.Duration
 	// RulesText is the rules file the rules came from, served to devices.
@@ -48,6 +55,7 @@ type Server struct {
 	ttl       time.Duration
 	text      string
 	rulesJSON json.RawMessage // the rules as /v1/rules sends them
+	proxies   []netip.Prefix
 	mux       *http.ServeMux
 	metrics   *metrics
 }
@@ -60,7 +68,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Blobs == nil && opts.BlobDir == "" {
 		return nil, errors.New("server: no blob store and no blob directory")
 	}
-	s := &Server{store: opts.Store, rules: opts.Rules, log: opts.Logger, now: opts.Now, newID: opts.NewID, ttl: opts.TokenTTL, text: opts.RulesText}
+	s := &Server{store: opts.Store, rules: opts.Rules, log: opts.Logger, now: opts.Now, newID: opts.NewID, ttl: opts.TokenTTL, text: opts.RulesText,
+		proxies: opts.TrustedProxies}
 	if s.rules == nil {
 		s.rules, s.text = rulebook.Default(), rulebook.DefaultText()
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -28,26 +29,59 @@ const (
 
 // throttleKeys are the keys a sign-in counts against: its user name, as
 // names are unique regardless of case, and its client address.
-func throttleKeys(username string, r *http.Request) (user, addr string) {
-	return "user:" + strings.ToLower(strings.TrimSpace(username)), "addr:" + clientAddr(r)
+func (s *Server) throttleKeys(username string, r *http.Request) (user, addr string) {
+	return "user:" + strings.ToLower(strings.TrimSpace(username)), "addr:" + s.clientAddr(r)
 }
 
 // clientAddr is the address a request came from: the connection's peer,
-// never a header a client could set. An IPv6 client is counted by its /64,
-// which one subscriber usually holds whole.
-func clientAddr(r *http.Request) string {
+// never a header a client could set; but when the peer is a trusted proxy
+// (Options.TrustedProxies: the load balancer), the address that proxy
+// says it received the request from, in the last X-Forwarded-For entry,
+// and so on back through trusted proxies. An IPv6 client is counted by
+// its /64, which one subscriber usually holds whole.
+func (s *Server) clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	ip := net.ParseIP(host)
-	if ip == nil {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
 		return host
 	}
-	if ip.To4() == nil {
-		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	if s.trusts(ip) {
+		// Entries are appended by each proxy: read from the end, past
+		// every trusted one, to the first address a proxy we trust saw.
+		var hops []string
+		for _, h := range r.Header.Values("X-Forwarded-For") {
+			hops = append(hops, strings.Split(h, ",")...)
+		}
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // a garbled entry: the last trusted peer is all we know
+			}
+			ip = hop
+			if !s.trusts(hop) {
+				break
+			}
+		}
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		return netip.PrefixFrom(ip, 64).Masked().String()
 	}
 	return ip.String()
+}
+
+// trusts reports whether ip is one of the trusted proxies.
+func (s *Server) trusts(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range s.proxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // throttleWait returns how long sign-ins for keys must still wait; zero

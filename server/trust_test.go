@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -297,14 +298,15 @@ func TestTheSameDayMatchGoesByTheServersClock(t *testing.T) {
 // throttledSite is a server over a real SQLite file that can be stopped
 // and started again on the same file, with a clock the test moves.
 type throttledSite struct {
-	t    *testing.T
-	path string
-	now  atomic.Int64
-	e    *env
+	t       *testing.T
+	path    string
+	now     atomic.Int64
+	e       *env
+	proxies []netip.Prefix // the server's trusted proxies
 }
 
-func newThrottledSite(t *testing.T) *throttledSite {
-	ts := &throttledSite{t: t, path: filepath.Join(t.TempDir(), "server.db")}
+func newThrottledSite(t *testing.T, proxies ...netip.Prefix) *throttledSite {
+	ts := &throttledSite{t: t, path: filepath.Join(t.TempDir(), "server.db"), proxies: proxies}
 	ts.now.Store(time.Now().UnixNano())
 	ts.start()
 	for _, u := range []string{"alex", "sam"} {
@@ -324,7 +326,7 @@ func (ts *throttledSite) start() {
 	if ts.e != nil {
 		e.users = ts.e.users
 	}
-	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(e.dir, "blobs"),
+	srv, err := server.New(server.Options{Store: st, BlobDir: filepath.Join(e.dir, "blobs"), TrustedProxies: ts.proxies,
 		Now: func() time.Time { return time.Unix(0, ts.now.Load()) }})
 	if err != nil {
 		t.Fatal(err)
@@ -356,6 +358,60 @@ func (ts *throttledSite) login(user, password string) (int, contract.ErrorDetail
 		ed = errorOf(ts.t, b)
 	}
 	return resp.StatusCode, ed, resp.Header.Get("Retry-After")
+}
+
+// loginFrom signs in through a balancer that says the request came from
+// forwardedFor, and returns the status.
+func (ts *throttledSite) loginFrom(forwardedFor, user, password string) int {
+	ts.t.Helper()
+	anon := &device{e: ts.e, t: ts.t, name: "login"}
+	body, _ := json.Marshal(contract.LoginRequest{Username: user, Password: password, DeviceID: user + "-phone"})
+	resp, _ := anon.send("POST", "/v1/login", bytes.NewReader(body),
+		http.Header{"Content-Type": {"application/json"}, "X-Forwarded-For": {forwardedFor}})
+	return resp.StatusCode
+}
+
+// Behind a load balancer every request comes from the balancer's address:
+// counted against it, 30 wrong passwords from anyone would make every
+// device wait. The balancer is trusted to say where a request came from;
+// nobody else is.
+func TestSignInThrottleBehindABalancer(t *testing.T) {
+	t.Parallel()
+	loopback := netip.MustParsePrefix("127.0.0.0/8")
+
+	t.Run("wrong passwords count against the address a trusted balancer reports", func(t *testing.T) {
+		t.Parallel()
+		ts := newThrottledSite(t, loopback)
+		for i := 0; i < 30; i++ {
+			if code := ts.loginFrom("198.51.100.7", "user"+strconv.Itoa(i), "guess"); code != http.StatusUnauthorized {
+				t.Fatalf("try %d: status %d, want 401", i, code)
+			}
+		}
+		if code := ts.loginFrom("198.51.100.7", "sam", testPassword); code != http.StatusTooManyRequests {
+			t.Errorf("the guessing address after 30 wrong passwords: status %d, want 429", code)
+		}
+		// A device elsewhere, through the same balancer, signs in; so does
+		// one whose own proxy added an address the balancer appended after.
+		if code := ts.loginFrom("203.0.113.9", "sam", testPassword); code != http.StatusOK {
+			t.Errorf("another device through the balancer: status %d, want 200", code)
+		}
+		if code := ts.loginFrom("198.51.100.7, 203.0.113.10", "alex", testPassword); code != http.StatusOK {
+			t.Errorf("a device whose request passed the guessing address's proxy: status %d, want 200", code)
+		}
+	})
+
+	t.Run("without a trusted balancer the header changes nothing", func(t *testing.T) {
+		t.Parallel()
+		ts := newThrottledSite(t)
+		for i := 0; i < 30; i++ {
+			if code := ts.loginFrom("198.51.100."+strconv.Itoa(i), "user"+strconv.Itoa(i), "guess"); code != http.StatusUnauthorized {
+				t.Fatalf("try %d: status %d, want 401", i, code)
+			}
+		}
+		if code := ts.loginFrom("203.0.113.9", "sam", testPassword); code != http.StatusTooManyRequests {
+			t.Errorf("after 30 wrong passwords from one peer naming other addresses: status %d, want 429", code)
+		}
+	})
 }
 
 // Before, a password could be guessed as fast as the server answered.
