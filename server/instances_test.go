@@ -503,6 +503,7 @@ func TestTwoInstancesPullsNeverPassAChangeStillCommitting(t *testing.T) {
 	reader := alex.via(b)
 	cursor := start
 	var readErr error
+	pulls := 0
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -520,6 +521,7 @@ func TestTwoInstancesPullsNeverPassAChangeStillCommitting(t *testing.T) {
 				seen[id] = true
 			}
 			cursor = next
+			pulls++
 		}
 	})
 	atOnce(fns...)
@@ -545,6 +547,7 @@ func TestTwoInstancesPullsNeverPassAChangeStillCommitting(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("%d pulls through B while %d notes were added through A", pulls, len(added))
 	if len(added) != writers*perWriter {
 		t.Errorf("%d notes added; want %d", len(added), writers*perWriter)
 	}
