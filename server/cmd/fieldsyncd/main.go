@@ -1,6 +1,6 @@
 // Command fieldsyncd runs the FieldSync sync server.
 //
-//	fieldsyncd serve --addr :8080 --db DB --blobs BLOBS [--rules FILE] [--tls-cert F --tls-key F]
+//	fieldsyncd serve --addr :8080 --db DB --blobs BLOBS [--rules FILE] [--tls-cert F --tls-key F] [--trusted-proxy ADDR]
 //	fieldsyncd user add NAME --role ROLE --db DB [--password-file F]   (else the password is read from stdin)
 //	fieldsyncd user revoke NAME --db DB
 //	fieldsyncd copy --from FILE.db --to postgres://…
@@ -162,6 +162,8 @@ func serve(args []string, stderr io.Writer) error {
 	rulesPath := fs.String("rules", "", "rules file (default: the embedded rules)")
 	cert := fs.String("tls-cert", "", "TLS certificate file")
 	key := fs.String("tls-key", "", "TLS key file")
+	var proxies proxyList
+	fs.Var(&proxies, "trusted-proxy", trustedProxyHelp)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -190,7 +192,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Options{Store: st, Blobs: bs, Rules: rules, RulesText: text, Logger: log})
+	srv, err := server.New(server.Options{Store: st, Blobs: bs, Rules: rules, RulesText: text, Logger: log, TrustedProxies: proxies})
 	if err != nil {
 		return err
 	}
@@ -198,7 +200,8 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "db", describeDB(*db), "blobs", describeBlobs(blobs), "tls", *cert != "")
+	log.Info("serving", "addr", ln.Addr().String(), "db", describeDB(*db), "blobs", describeBlobs(blobs), "tls", *cert != "",
+		"trusted_proxies", proxies.String())
 	// Sweeps end, and a running one is waited for, before the store closes.
 	sctx, stopSweeps := context.WithCancel(ctx)
 	swept := make(chan struct{})
