@@ -10,7 +10,7 @@ export LANG := en_US.UTF-8
 FUZZTIME ?= 10s
 GO_FILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: demo demo-server demo-cluster test test-steps test-pg setup check unit unit-postgres bench-postgres figures-postgres uiheadless crosscheck fuzz bench figures server screenshots
+.PHONY: demo demo-server demo-cluster sim-instances test test-steps test-pg setup check unit unit-postgres bench-postgres figures-postgres uiheadless crosscheck fuzz bench figures server screenshots
 
 demo: setup
 	scripts/demo
@@ -97,6 +97,14 @@ figures:
 figures-postgres:
 	FIELDSYNC_TEST_STORE=postgres go test -run '^$$' -bench 'BenchmarkPush$$|BenchmarkPushParallel$$' -benchtime 2x -count 5 ./server
 	FIELDSYNC_TEST_STORE=postgres go test -run '^$$' -bench 'BenchmarkDrain$$' -benchtime 1x -count 5 ./app
+
+# The long multi-instance simulation: 4 seeds of 20 devices and 2,000
+# operations each, on 3 server instances sharing a throwaway PostgreSQL
+# cluster and an S3 store, with instances crashing and coming back (about
+# a minute a seed). make test runs a short one (TestShortRunWithInstances).
+SEEDS ?= 4
+sim-instances: setup
+	FIELDSYNC_REQUIRE_S3=1 scripts/withpg go test -count=1 -timeout 60m -run TestLongRunWithInstances ./internal/sim -args -long -long-seeds $(SEEDS)
 
 server:
 	go build -o fieldsyncd ./server/cmd/fieldsyncd
