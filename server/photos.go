@@ -148,35 +148,31 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, c *caller)
 		writeJSON(w, http.StatusOK, up.UploadStatus)
 		return
 	}
-	// Once every byte is in, nothing more of any chunk is written,
-	// whatever its offset: the request finishes the upload below.
+	if offset != up.Received {
+		writeError(w, http.StatusConflict, contract.CodeOffset,
+			fmt.Sprintf("the server has %d bytes of this photo; send from offset %d, not %d", up.Received, up.Received, offset))
+		return
+	}
+	var cut error
+	up, cut, ok = s.takeChunk(w, r, rec, up)
+	if !ok {
+		return
+	}
+	w.Header().Set("Upload-Offset", strconv.FormatInt(up.Received, 10))
+	if cut != nil {
+		// A cut connection keeps what arrived; the device asks and resumes.
+		s.log.Info("upload cut short", "photo", rec.ID, "received", up.Received, "err", cut)
+		writeError(w, http.StatusBadRequest, contract.CodeIncomplete,
+			fmt.Sprintf("the upload was cut short after %d bytes; resume from offset %d", up.Received, up.Received))
+		return
+	}
 	if up.Received < size {
-		if offset != up.Received {
-			writeError(w, http.StatusConflict, contract.CodeOffset,
-				fmt.Sprintf("the server has %d bytes of this photo; send from offset %d, not %d", up.Received, up.Received, offset))
-			return
-		}
-		var cut error
-		up, cut, ok = s.takeChunk(w, r, rec, up)
-		if !ok {
-			return
-		}
-		w.Header().Set("Upload-Offset", strconv.FormatInt(up.Received, 10))
-		if cut != nil {
-			// A cut connection keeps what arrived; the device asks and resumes.
-			s.log.Info("upload cut short", "photo", rec.ID, "received", up.Received, "err", cut)
-			writeError(w, http.StatusBadRequest, contract.CodeIncomplete,
-				fmt.Sprintf("the upload was cut short after %d bytes; resume from offset %d", up.Received, up.Received))
-			return
-		}
-		if up.Received < size {
-			writeJSON(w, http.StatusOK, up.UploadStatus)
-			return
-		}
+		writeJSON(w, http.StatusOK, up.UploadStatus)
+		return
 	}
 	// Every byte is in: check them and put the finished file in place.
 	// When this fails part way, the parts stay, and the device's next
-	// request (the last chunk again, or an empty one) finishes it.
+	// request (an empty chunk at the photo's end) finishes it.
 	if err := s.finishUpload(r, c, rec, up.Parts); errors.Is(err, errChecksum) {
 		w.Header().Set("Upload-Offset", "0")
 		writeError(w, http.StatusUnprocessableEntity, contract.CodeChecksum,
