@@ -3,7 +3,7 @@
 // send many rows at once. Benchmarks of the PostgreSQL store report it
 // beside their own figures, as rawsqlite does for SQLite, so that a figure
 // from a slow server or a busy moment can be told from a slower build.
-// Only benchmarks import it.
+// cmd/syncbench reports it too.
 package rawpg
 
 import (
@@ -35,15 +35,24 @@ const batch = 64
 // be stopped around it.
 func Rates(tb testing.TB, dsn string) (batched, copied float64) {
 	tb.Helper()
-	ctx := tb.Context()
+	batched, copied, err := Measure(tb.Context(), dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return batched, copied
+}
+
+// Measure is Rates for a command: it returns an error instead of failing
+// a test.
+func Measure(ctx context.Context, dsn string) (batched, copied float64, err error) {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		tb.Fatalf("rawpg: connect: %v", err)
+		return 0, 0, fmt.Errorf("rawpg: connect: %w", err)
 	}
 	defer conn.Close(context.Background())
 
 	data := makeRows()
-	batched = measure(tb, conn, func(tx pgx.Tx, table string) error {
+	batched, err = measure(ctx, conn, func(tx pgx.Tx, table string) error {
 		insert := insertStatement(table)
 		args := make([]any, 0, 4*batch)
 		for start := 0; start < len(data); start += batch {
@@ -57,14 +66,20 @@ func Rates(tb testing.TB, dsn string) (batched, copied float64) {
 		}
 		return nil
 	})
-	copied = measure(tb, conn, func(tx pgx.Tx, table string) error {
+	if err != nil {
+		return 0, 0, err
+	}
+	copied, err = measure(ctx, conn, func(tx pgx.Tx, table string) error {
 		n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(data))
 		if err == nil && n != int64(len(data)) {
 			err = fmt.Errorf("copied %d rows, want %d", n, len(data))
 		}
 		return err
 	})
-	return batched, copied
+	if err != nil {
+		return 0, 0, err
+	}
+	return batched, copied, nil
 }
 
 // columns are the measured table's columns, in the order rows holds them.
@@ -99,50 +114,50 @@ func insertStatement(table string) string {
 
 // measure makes a new table, times insert filling it in one transaction,
 // commit included, drops the table and returns rows a second.
-func measure(tb testing.TB, conn *pgx.Conn, insert func(tx pgx.Tx, table string) error) float64 {
-	tb.Helper()
-	ctx := tb.Context()
-	table := newTableName(tb)
+func measure(ctx context.Context, conn *pgx.Conn, insert func(tx pgx.Tx, table string) error) (rate float64, err error) {
+	table, err := newTableName()
+	if err != nil {
+		return 0, err
+	}
 	ident := pgx.Identifier{table}.Sanitize()
 	// The table has the primary key and the seq index of the server's
 	// records table, since keeping them up to date is part of each insert.
-	_, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (
+	_, err = conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (
 		id   text PRIMARY KEY,
 		type text NOT NULL,
 		seq  bigint NOT NULL,
 		doc  bytea NOT NULL
 	); CREATE INDEX ON %s (seq)`, ident, ident))
 	if err != nil {
-		tb.Fatalf("rawpg: create table: %v", err)
+		return 0, fmt.Errorf("rawpg: create table: %w", err)
 	}
 	defer func() {
-		if _, err := conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+ident); err != nil {
-			tb.Errorf("rawpg: drop table %s: %v", table, err)
+		if _, derr := conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+ident); derr != nil && err == nil {
+			err = fmt.Errorf("rawpg: drop table %s: %w", table, derr)
 		}
 	}()
 
 	start := time.Now()
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		tb.Fatalf("rawpg: begin: %v", err)
+		return 0, fmt.Errorf("rawpg: begin: %w", err)
 	}
 	defer tx.Rollback(context.Background())
 	if err := insert(tx, table); err != nil {
-		tb.Fatalf("rawpg: insert: %v", err)
+		return 0, fmt.Errorf("rawpg: insert: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		tb.Fatalf("rawpg: commit: %v", err)
+		return 0, fmt.Errorf("rawpg: commit: %w", err)
 	}
-	return rows / time.Since(start).Seconds()
+	return rows / time.Since(start).Seconds(), nil
 }
 
 // newTableName returns a table name no other measure on the same database
 // will pick.
-func newTableName(tb testing.TB) string {
-	tb.Helper()
+func newTableName() (string, error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		tb.Fatalf("rawpg: random table name: %v", err)
+		return "", fmt.Errorf("rawpg: random table name: %w", err)
 	}
-	return "rawpg_" + hex.EncodeToString(b[:])
+	return "rawpg_" + hex.EncodeToString(b[:]), nil
 }
