@@ -10,7 +10,7 @@ export LANG := en_US.UTF-8
 FUZZTIME ?= 10s
 GO_FILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: demo demo-server demo-cluster sim-instances test test-steps test-pg setup check unit unit-postgres bench-postgres figures-postgres uiheadless crosscheck fuzz bench figures server screenshots
+.PHONY: demo demo-server demo-cluster sim-instances test test-steps test-pg setup check unit unit-postgres bench-postgres figures-postgres syncbench syncbench-postgres uiheadless crosscheck fuzz bench figures server screenshots
 
 demo: setup
 	scripts/demo
@@ -97,6 +97,16 @@ figures:
 figures-postgres:
 	FIELDSYNC_TEST_STORE=postgres go test -run '^$$' -bench 'BenchmarkPush$$|BenchmarkPushParallel$$' -benchtime 2x -count 5 ./server
 	FIELDSYNC_TEST_STORE=postgres go test -run '^$$' -bench 'BenchmarkDrain$$' -benchtime 1x -count 5 ./app
+
+# The issue's end-to-end figures: fieldsyncd in its own process, devices
+# through the app facade, bytes counted on the wire; median of 3 runs.
+# syncbench-postgres runs it on PostgreSQL: scripts/withpg make syncbench-postgres.
+syncbench: setup
+	go run ./cmd/syncbench --runs 3
+
+syncbench-postgres: setup
+	@test -n "$$FIELDSYNC_PG_DSN" || { echo "FIELDSYNC_PG_DSN is not set: run scripts/withpg make syncbench-postgres"; exit 1; }
+	go run ./cmd/syncbench --runs 3 --db "$$FIELDSYNC_PG_DSN"
 
 # The long multi-instance simulation: 4 seeds of 20 devices and 2,000
 # operations each, on 3 server instances sharing a throwaway PostgreSQL
