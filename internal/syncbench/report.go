@@ -412,7 +412,12 @@ func (m Measure) line(checks []Check) string {
 	fmt.Fprintf(&b, "  req/%s %s%s (%d requests, %d connections)", unit, fmtNum(m.RequestsPer()), beside("requests per"),
 		m.Requests, m.Connections)
 	fmt.Fprintf(&b, "  p50 %s ms%s p95 %s ms per %s", fmtNum(m.P50), beside("p50"), fmtNum(m.P95), m.LatencyUnit)
-	fmt.Fprintf(&b, "  server %s s in requests%s", fmtNum(m.ServerSeconds), beside("server time"))
+	fmt.Fprintf(&b, "  server %s ms per %s in requests", fmtNum(1000*m.per(m.ServerSeconds)), unit)
+	for _, c := range checks {
+		if strings.HasPrefix(c.What, "server time") {
+			fmt.Fprintf(&b, " (%s× that at %s)%s", fmtNum(c.Value), strings.TrimSuffix(strings.TrimPrefix(c.What, "server time per pull, times that at "), " jobs"), " "+c.String())
+		}
+	}
 	fmt.Fprintf(&b, "  server CPU %s s (%s s per 10k)%s", fmtNum(m.ServerCPU), fmtNum(m.per(m.ServerCPU)*10000), beside("server CPU"))
 	fmt.Fprintf(&b, "  peak RSS %s MB", fmtNum(float64(m.PeakRSS)/(1<<20)))
 	return b.String()
