@@ -167,7 +167,8 @@ func (s *Server) routes() {
 	s.mux = m
 }
 
-// ServeHTTP serves the /v1 protocol, /healthz and /metrics.
+// ServeHTTP serves the /v1 protocol, /healthz and /metrics. JSON bodies
+// may travel gzip-compressed both ways (compress.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -178,7 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, contract.CodeInternal, "the server failed; nothing was applied")
 		}
 	}()
-	s.mux.ServeHTTP(w, r)
+	s.serveCoded(w, r, s.mux)
 }
 
 // handleHealth answers 200 when the database and the photo store both
