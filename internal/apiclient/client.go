@@ -25,6 +25,9 @@ type Client struct {
 	http    *http.Client
 	token   atomic.Value // string
 	offline atomic.Bool
+	// gzipOK is whether the server said, in the Accept-Encoding of an
+	// answer, that it takes gzip request bodies.
+	gzipOK atomic.Bool
 }
 
 // NewClient returns a client for the server at baseURL, which may be empty
@@ -60,7 +63,9 @@ func (c *Client) SetBaseURL(baseURL string) error {
 	if err != nil {
 		return err
 	}
-	c.base.Store(u)
+	if old := c.base.Swap(u); old != u {
+		c.gzipOK.Store(false) // another server: it says again what it takes
+	}
 	return nil
 }
 
@@ -173,31 +178,62 @@ func IsUnauthorized(err error) bool {
 
 // do sends a request and decodes a JSON answer into out.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var (
+		resp *http.Response
+		err  error
+	)
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
+		b, merr := json.Marshal(in)
+		if merr != nil {
+			return merr
 		}
-		body = bytes.NewReader(b)
+		resp, err = c.sendJSON(ctx, method, path, b)
+	} else {
+		resp, err = c.send(ctx, method, path, nil, "", "")
 	}
-	resp, err := c.send(ctx, method, path, body, "application/json")
 	if err != nil {
 		return err
 	}
+	return decode(resp, method, path, out)
+}
+
+// decode reads a whole answer, to its end, and decodes it into out; a nil
+// out discards it.
+func decode(resp *http.Response, method, path string, out any) error {
 	defer resp.Body.Close()
-	if out == nil {
-		io.Copy(io.Discard, resp.Body)
-		return nil
+	b, err := readBody(resp)
+	if err == nil && out != nil {
+		err = json.Unmarshal(b, out)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err != nil {
 		return &Error{Err: fmt.Errorf("reading the answer to %s %s: %w", method, path, err)}
 	}
 	return nil
 }
 
-// send sends a request and returns a 2xx answer; anything else is an *Error.
-func (c *Client) send(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+// sendJSON sends a JSON body, compressed with gzip when it is large enough
+// and the server said it takes gzip.
+func (c *Client) sendJSON(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	if len(body) >= compressMin && c.gzipOK.Load() {
+		resp, err := c.send(ctx, method, path, bytes.NewReader(compress(body)), "application/json", "gzip")
+		var e *Error
+		if !errors.As(err, &e) || (e.Status != http.StatusBadRequest && e.Status != http.StatusUnsupportedMediaType) {
+			return resp, err
+		}
+		// A server that does not read gzip (an older one now at this
+		// address) refuses the body whole, having applied nothing: send it
+		// as it is. A body the server read and refused is refused again,
+		// and that answer says whether to compress the next.
+		c.gzipOK.Store(false)
+	}
+	return c.send(ctx, method, path, bytes.NewReader(body), "application/json", "")
+}
+
+// send sends a request and returns a 2xx answer, whose body reads
+// decompressed; anything else is an *Error. Every answer's body is read to
+// its end, or nearly, before it is closed, so that its connection carries
+// the next request.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader, contentType, encoding string) (*http.Response, error) {
 	if c.offline.Load() {
 		return nil, &Error{Err: ErrNoSignal}
 	}
@@ -212,6 +248,13 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader, 
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
+	// Named here, not left to the transport, so that the answer reads the
+	// same over any transport and whoever wraps it sees the bytes that
+	// crossed the network.
+	req.Header.Set("Accept-Encoding", "gzip")
 	if t := c.token.Load().(string); t != "" {
 		req.Header.Set("Authorization", "Bearer "+t)
 	}
@@ -221,6 +264,13 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader, 
 			return nil, ctx.Err()
 		}
 		return nil, &Error{Err: err}
+	}
+	if takesGzip(resp.Header) {
+		c.gzipOK.Store(true)
+	}
+	if err := openBody(resp); err != nil {
+		resp.Body.Close()
+		return nil, &Error{Err: fmt.Errorf("reading the answer to %s %s: %w", method, path, err)}
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -337,7 +387,7 @@ type RawAnswer struct {
 // its answer once the server has sent all of it. Decoding it is left to
 // the caller, who may send the next batch first.
 func (c *Client) SendPush(ctx context.Context, body []byte, n int) (*RawAnswer, error) {
-	resp, err := c.send(ctx, "POST", "/v1/push", bytes.NewReader(body), "application/json")
+	resp, err := c.sendJSON(ctx, "POST", "/v1/push", body)
 	if err != nil {
 		return nil, err
 	}
@@ -429,21 +479,18 @@ func (c *Client) UploadStatus(ctx context.Context, photoID string) (contract.Upl
 
 // UploadChunk sends bytes of a photo starting at offset.
 func (c *Client) UploadChunk(ctx context.Context, photoID string, offset int64, chunk io.Reader) (contract.UploadStatus, error) {
-	resp, err := c.send(ctx, "PUT", "/v1/photos/"+url.PathEscape(photoID)+"/content?offset="+strconv.FormatInt(offset, 10), chunk, "application/octet-stream")
+	path := "/v1/photos/" + url.PathEscape(photoID) + "/content?offset=" + strconv.FormatInt(offset, 10)
+	resp, err := c.send(ctx, "PUT", path, chunk, "application/octet-stream", "")
 	if err != nil {
 		return contract.UploadStatus{}, err
 	}
-	defer resp.Body.Close()
 	var out contract.UploadStatus
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return out, &Error{Err: fmt.Errorf("reading the upload answer: %w", err)}
-	}
-	return out, nil
+	return out, decode(resp, "PUT", path, &out)
 }
 
 // Download fetches a photo's content.
 func (c *Client) Download(ctx context.Context, photoID string, w io.Writer) error {
-	resp, err := c.send(ctx, "GET", "/v1/photos/"+url.PathEscape(photoID)+"/content", nil, "")
+	resp, err := c.send(ctx, "GET", "/v1/photos/"+url.PathEscape(photoID)+"/content", nil, "", "")
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,12 @@
 // reviews, history, duplicate matches and photo uploads in chunks.
 //
 // It owns the protocol's HTTP on the device's side: requests, the bearer
-// token, a simulated loss of signal, and the words of a failure. A failed
+// token, a simulated loss of signal, and the words of a failure. It asks
+// for gzip answers and decompresses them itself; it compresses a JSON body
+// of 512 bytes or more once the server has said, in an answer's
+// Accept-Encoding, that it takes gzip, and sends the body again as it is
+// when a server refuses it. Every answer is read to its end before it is
+// closed, so that one connection carries a whole sync. A failed
 // request is an *Error that says whether trying again can help and unwraps
 // to the protocol's *contract.Error, so code that knows only the contract
 // reads the server's code and kind.
