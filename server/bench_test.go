@@ -131,3 +131,51 @@ func benchPush(b *testing.B, streams int) {
 	b.ReportMetric(rate, "ops/s")
 	teststore.ReportRaw(b, rate) // the machine, this moment
 }
+
+// BenchmarkPullOneOfMany times a technician's pull of one changed job,
+// when they can see 1,000 jobs and when they can see 50,000: a pull's cost
+// should follow what changed since the cursor, not everything the user
+// sees. Each iteration the office edits one of the jobs and the
+// technician pulls it; the timer runs around the pull alone.
+func BenchmarkPullOneOfMany(b *testing.B) {
+	for _, jobs := range []int{1000, 50000} {
+		b.Run(fmt.Sprintf("jobs=%d", jobs), func(b *testing.B) {
+			const batch = 500
+			e := newEnv(b)
+			dana, alex := e.login("dana", "office-pc"), e.login("alex", "alex-phone")
+			cust := e.customer(dana, "Harbor Bakery")
+			ids := make([]string, jobs)
+			var create []contract.Operation
+			for i := range ids {
+				ids[i] = newID()
+				create = append(create, dana.op("job", ids[i], contract.ActionCreate, nil, map[string]any{
+					"title": fmt.Sprintf("Job %d", i), "customer_id": cust, "assignee": e.users["alex"].ID}))
+				if len(create) == batch || i == len(ids)-1 {
+					dana.push(create...)
+					create = nil
+				}
+			}
+			alex.pull()
+			if len(alex.records) < jobs {
+				b.Fatalf("alex pulled %d records, want the %d jobs at least", len(alex.records), jobs)
+			}
+			version := int64(1)
+			b.ResetTimer()
+			for n := 0; n < b.N; n++ {
+				b.StopTimer()
+				j := ids[n%jobs]
+				if n >= jobs {
+					b.Fatal("more iterations than jobs")
+				}
+				dana.push(dana.op("job", j, contract.ActionUpdate, map[string]int64{"summary": version},
+					map[string]any{"title": fmt.Sprintf("Job %d, edited", n)}))
+				b.StartTimer()
+				alex.pull()
+				b.StopTimer()
+				if got := alex.text(j, "title"); got != fmt.Sprintf("Job %d, edited", n) {
+					b.Fatalf("alex's pull brought %q for the edited job", got)
+				}
+			}
+		})
+	}
+}

@@ -72,9 +72,12 @@ func scopeClause(sc server.Scope, a *args, typ, scope, rid string) string {
 	}
 	if sc.UserID != "" {
 		u := a.add(sc.UserID)
+		// Correlated lookups, one per row the pull walks in feed order:
+		// their cost follows the changes after the cursor. "IN (SELECT …
+		// access …)" built every job the user is on, on every pull.
 		parts = append(parts,
-			scope+" IN (SELECT job_id FROM access WHERE user_id = "+u+")",
-			rid+" IN (SELECT l.to_id FROM links l JOIN access x ON x.job_id = l.from_id WHERE x.user_id = "+u+")")
+			"EXISTS (SELECT 1 FROM access x WHERE x.user_id = "+u+" AND x.job_id = "+scope+")",
+			"EXISTS (SELECT 1 FROM links l JOIN access x ON x.job_id = l.from_id WHERE l.to_id = "+rid+" AND x.user_id = "+u+")")
 	}
 	if len(parts) == 0 {
 		return "false"
@@ -112,6 +115,7 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 		ORDER BY epoch, seq, kind LIMIT ` + lim
 
 	b := &pgx.Batch{}
+	t.planEach(b)
 	horizon, next := t.horizon, t.next
 	if t.write || horizon < 0 {
 		// In Read, the same snapshot, so the same horizon: Head needs no

@@ -392,9 +392,12 @@ func (t *txn) Touch(jobID string) error {
 	b := &pgx.Batch{}
 	// The job's items and linked records, and the jobs that suspect they
 	// duplicate it: how they read depends on whether the reader sees it.
-	queueEach(b, `SELECT id, seq, doc FROM records
-		WHERE (scope = $1 AND id <> $1) OR id IN (SELECT to_id FROM links WHERE from_id = $1)
-			OR id IN (SELECT record_id FROM reviews WHERE match_id = $1)
+	// One index lookup each: the same conditions joined by OR made
+	// PostgreSQL scan every record, on every create of a job.
+	queueEach(b, `SELECT id, seq, doc FROM records WHERE id IN (
+			SELECT id FROM records WHERE scope = $1 AND id <> $1
+			UNION SELECT to_id FROM links WHERE from_id = $1
+			UNION SELECT record_id FROM reviews WHERE match_id = $1)
 		ORDER BY id FOR UPDATE`, []any{jobID}, scan(&recs))
 	queueEach(b, `SELECT id, seq, doc FROM reviews WHERE scope = $1 OR match_id = $1 ORDER BY id FOR UPDATE`, []any{jobID}, scan(&rvs))
 	var drawn []int64

@@ -78,8 +78,11 @@ func scopeClause(sc server.Scope, args *[]any) string {
 	}
 	if sc.UserID != "" {
 		*args = append(*args, sc.UserID, sc.UserID)
-		parts = append(parts, "scope IN (SELECT job_id FROM access WHERE user_id = ?)",
-			"rid IN (SELECT l.to_id FROM links l JOIN access a ON a.job_id = l.from_id WHERE a.user_id = ?)")
+		// Correlated lookups, one per row the pull walks: their cost follows
+		// the changes after the cursor. "scope IN (SELECT … access …)"
+		// built the list of every job the user is on, on every pull.
+		parts = append(parts, "EXISTS (SELECT 1 FROM access a WHERE a.user_id = ? AND a.job_id = scope)",
+			"EXISTS (SELECT 1 FROM links l JOIN access a ON a.job_id = l.from_id WHERE l.to_id = rid AND a.user_id = ?)")
 	}
 	if len(parts) == 0 {
 		return "0"
