@@ -45,8 +45,12 @@ var (
 // compressing a JSON answer of compressMin bytes or more when the request
 // accepts gzip. Photo content travels as it is both ways.
 func (s *Server) serveCoded(w http.ResponseWriter, r *http.Request, h http.Handler) {
-	if !s.decodeRequest(w, r) {
+	compressed, ok := s.decodeRequest(w, r)
+	if !ok {
 		return
+	}
+	if compressed {
+		w = &refusalWriter{w}
 	}
 	if !acceptsGzip(r.Header) || r.Method == http.MethodHead {
 		h.ServeHTTP(w, r)
@@ -66,27 +70,27 @@ func photoContent(r *http.Request) bool {
 // decodeRequest replaces a gzip request body by what it decompresses to,
 // of at most the body limit, and refuses any other coding. An answer to a
 // request that sent a body as it is says, in Accept-Encoding, that the
-// next may be compressed (RFC 7694). When it returns false it has answered.
-func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request) bool {
+// next may be compressed (RFC 7694). When it returns !ok it has answered.
+func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request) (compressed, ok bool) {
 	coding := strings.ToLower(strings.TrimSpace(strings.Join(r.Header.Values("Content-Encoding"), ",")))
 	switch coding {
 	case "", "identity":
 		if r.ContentLength != 0 && !photoContent(r) {
 			w.Header().Set("Accept-Encoding", "gzip")
 		}
-		return true
+		return false, true
 	case "gzip", "x-gzip":
 		if photoContent(r) {
 			w.Header().Set("Accept-Encoding", "identity")
 			writeError(w, http.StatusUnsupportedMediaType, contract.CodeInvalid,
 				"photo content is sent as the file's own bytes, without Content-Encoding: Upload-Offset counts those bytes")
-			return false
+			return false, false
 		}
 	default:
 		w.Header().Set("Accept-Encoding", "gzip")
 		writeError(w, http.StatusUnsupportedMediaType, contract.CodeInvalid,
 			fmt.Sprintf("the server does not take request bodies in Content-Encoding %q: send gzip, or the body as it is", clip(coding)))
-		return false
+		return false, false
 	}
 	limit := s.rules.Limits.Body
 	body, err := gunzip(http.MaxBytesReader(w, r.Body, limit), limit)
@@ -97,39 +101,70 @@ func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request) bool {
 	case errors.Is(err, errInflatedTooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, contract.CodeTooLarge,
 			fmt.Sprintf("the request body is over the limit of %d bytes once decompressed", limit))
-		return false
+		return false, false
+	case errors.Is(err, errInflatedTooFar):
+		writeError(w, http.StatusRequestEntityTooLarge, contract.CodeTooLarge,
+			fmt.Sprintf("the request body inflates more than %d times over, which no request does: send it as it is", maxInflation))
+		return false, false
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, contract.CodeTooLarge,
 			fmt.Sprintf("the compressed request body is over the limit of %d bytes", tooBig.Limit))
-		return false
+		return false, false
 	case errors.As(err, &netErr) && netErr.Timeout():
 		writeError(w, http.StatusServiceUnavailable, contract.CodeUnavailable,
 			"the request body did not arrive in time; nothing was applied: send it again")
-		return false
+		return false, false
 	default:
 		writeError(w, http.StatusBadRequest, contract.CodeInvalid, "the request body is not valid gzip: "+gzipProblem(err))
-		return false
+		return false, false
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	r.Header.Del("Content-Encoding")
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	return true
+	return true, true
+}
+
+// refusalWriter answers a compressed request. When it refuses the request
+// it says Accept-Encoding: gzip, so that the device knows the server read
+// the body and refused what it says: a device resends a body as it is when
+// a 400 or 415 does not say so, as a server that cannot read gzip answers.
+type refusalWriter struct{ http.ResponseWriter }
+
+func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *refusalWriter) WriteHeader(code int) {
+	if code >= 400 {
+		w.Header().Set("Accept-Encoding", "gzip")
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // errInflatedTooBig is a gzip body that decompresses to more than the limit.
 var errInflatedTooBig = errors.New("decompressed body over the limit")
 
+// errInflatedTooFar is a gzip body that inflates more than maxInflation
+// times over.
+var errInflatedTooFar = errors.New("decompressed body too many times its compressed size")
+
+// maxInflation bounds how many times its size a gzip body of over a MiB
+// may inflate. JSON of operations compresses 5 to 15 times; a body made
+// to inflate a thousand times over would make the server decompress
+// megabytes for each kilobyte received.
+const maxInflation = 200
+
 // gunzip decompresses all of src, refusing more than limit bytes of output
 // before it makes them: a small body that inflates without end is stopped
-// at the limit. An empty src is an empty body.
+// at the limit, or sooner when it inflates more than maxInflation times
+// over. An empty src is an empty body.
 func gunzip(src io.Reader, limit int64) ([]byte, error) {
+	in := &countingReader{r: src}
 	zr, _ := gzipReaders.Get().(*gzip.Reader)
 	var err error
 	if zr == nil {
-		zr, err = gzip.NewReader(src)
+		zr, err = gzip.NewReader(in)
 	} else {
-		err = zr.Reset(src)
+		err = zr.Reset(in)
 	}
 	if errors.Is(err, io.EOF) {
 		return nil, nil
@@ -139,14 +174,35 @@ func gunzip(src io.Reader, limit int64) ([]byte, error) {
 	}
 	defer gzipReaders.Put(zr)
 	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(zr, limit+1))
-	if err != nil {
-		return nil, err
+	chunk := make([]byte, 32<<10)
+	for {
+		n, err := zr.Read(chunk)
+		buf.Write(chunk[:n])
+		if int64(buf.Len()) > limit {
+			return nil, errInflatedTooBig
+		}
+		if buf.Len() > 1<<20 && int64(buf.Len()) > maxInflation*in.n {
+			return nil, errInflatedTooFar
+		}
+		if errors.Is(err, io.EOF) {
+			return buf.Bytes(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if n > limit {
-		return nil, errInflatedTooBig
-	}
-	return buf.Bytes(), nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // gzipProblem words a decompression failure.

@@ -256,6 +256,16 @@ func TestCompressedRequests(t *testing.T) {
 		zw.Close()
 		return buf.Bytes()
 	}()
+	// Past the limit, yet compressed no better than real text is.
+	overLimit := func() []byte {
+		b := bytes.Repeat([]byte(" "), int(limit)+1<<20)
+		rnd := rand.New(rand.NewPCG(3, 4))
+		for i := 0; i < len(b); i += 40 {
+			b[i] = byte('a' + rnd.IntN(26))
+		}
+		copy(b, `{"ops":[`)
+		return gzipped(t, b)
+	}()
 	corrupt := gzipped(t, marshal(t, contract.PushRequest{Ops: jobOps(e, dana, customer, 1)}))
 	corrupt[len(corrupt)/2] ^= 0xff
 	whole := gzipped(t, marshal(t, contract.PushRequest{Ops: jobOps(e, dana, customer, 1)}))
@@ -269,19 +279,24 @@ func TestCompressedRequests(t *testing.T) {
 		status  int
 		code    contract.Code
 		message string
+		accept  string // the Accept-Encoding of the answer
 	}{
-		{"a small body that inflates past the body limit is refused without inflating it", "/v1/push", "POST", bomb, sendGzip,
-			http.StatusRequestEntityTooLarge, contract.CodeTooLarge, fmt.Sprintf("over the limit of %d bytes once decompressed", limit)},
+		{"a small body that inflates a thousand times over is refused before it inflates far", "/v1/push", "POST", bomb, sendGzip,
+			http.StatusRequestEntityTooLarge, contract.CodeTooLarge, "inflates more than 200 times over, which no request does", ""},
+		{"a body that inflates past the body limit is refused", "/v1/push", "POST", overLimit, sendGzip,
+			http.StatusRequestEntityTooLarge, contract.CodeTooLarge, fmt.Sprintf("over the limit of %d bytes once decompressed", limit), ""},
 		{"a body that is not gzip is refused as such", "/v1/push", "POST", []byte(`{"ops":[]}`), sendGzip,
-			http.StatusBadRequest, contract.CodeInvalid, "not valid gzip: it does not start with a gzip header"},
+			http.StatusBadRequest, contract.CodeInvalid, "not valid gzip: it does not start with a gzip header", ""},
 		{"a corrupt gzip body is refused as such", "/v1/push", "POST", corrupt, sendGzip,
-			http.StatusBadRequest, contract.CodeInvalid, "not valid gzip"},
+			http.StatusBadRequest, contract.CodeInvalid, "not valid gzip", ""},
 		{"a gzip body cut short is refused as such", "/v1/push", "POST", whole[:len(whole)-6], sendGzip,
-			http.StatusBadRequest, contract.CodeInvalid, "not valid gzip: it ends before the compressed data does"},
+			http.StatusBadRequest, contract.CodeInvalid, "not valid gzip: it ends before the compressed data does", ""},
+		{"a body read and refused says the server reads gzip", "/v1/push", "POST", gzipped(t, []byte(`{"ops":[],"extra":1}`)), sendGzip,
+			http.StatusBadRequest, contract.CodeInvalid, `unknown field "extra"`, "gzip"},
 		{"another coding is unsupported", "/v1/push", "POST", []byte("xx"), map[string]string{"Content-Encoding": "br"},
-			http.StatusUnsupportedMediaType, contract.CodeInvalid, `Content-Encoding "br": send gzip, or the body as it is`},
+			http.StatusUnsupportedMediaType, contract.CodeInvalid, `Content-Encoding "br": send gzip, or the body as it is`, "gzip"},
 		{"photo content is never compressed", "/v1/photos/" + newID() + "/content?offset=0", "PUT", gzipped(t, []byte("jpeg")), sendGzip,
-			http.StatusUnsupportedMediaType, contract.CodeInvalid, "without Content-Encoding: Upload-Offset counts those bytes"},
+			http.StatusUnsupportedMediaType, contract.CodeInvalid, "without Content-Encoding: Upload-Offset counts those bytes", "identity"},
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,8 +305,8 @@ func TestCompressedRequests(t *testing.T) {
 			if resp.StatusCode != tt.status || got.Code != tt.code || !strings.Contains(got.Message, tt.message) {
 				t.Errorf("%s %+v, want %d %s %q", resp.Status, got, tt.status, tt.code, tt.message)
 			}
-			if tt.status == http.StatusUnsupportedMediaType && resp.Header.Get("Accept-Encoding") == "" {
-				t.Errorf("a 415 does not say which codings the server takes")
+			if got := resp.Header.Get("Accept-Encoding"); got != tt.accept {
+				t.Errorf("the answer says Accept-Encoding %q, want %q", got, tt.accept)
 			}
 		})
 	}

@@ -89,6 +89,8 @@ type Error struct {
 	Detail     contract.ErrorDetail
 	RetryAfter time.Duration // from the server's Retry-After, if any
 	Err        error         // the network failure, if any
+
+	takesGzip bool // the answer said Accept-Encoding: gzip
 }
 
 func (e *Error) Error() string {
@@ -217,13 +219,13 @@ func (c *Client) sendJSON(ctx context.Context, method, path string, body []byte)
 	if len(body) >= compressMin && c.gzipOK.Load() {
 		resp, err := c.send(ctx, method, path, bytes.NewReader(compress(body)), "application/json", "gzip")
 		var e *Error
-		if !errors.As(err, &e) || (e.Status != http.StatusBadRequest && e.Status != http.StatusUnsupportedMediaType) {
+		if !errors.As(err, &e) || (e.Status != http.StatusBadRequest && e.Status != http.StatusUnsupportedMediaType) || e.takesGzip {
 			return resp, err
 		}
-		// A server that does not read gzip (an older one now at this
-		// address) refuses the body whole, having applied nothing: send it
-		// as it is. A body the server read and refused is refused again,
-		// and that answer says whether to compress the next.
+		// A refusal that does not say the server takes gzip comes from a
+		// server that could not read the body (an older one now at this
+		// address), and that applied nothing: send it as it is, and
+		// compress no more until a server says it takes gzip.
 		c.gzipOK.Store(false)
 	}
 	return c.send(ctx, method, path, bytes.NewReader(body), "application/json", "")
@@ -276,7 +278,7 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader, 
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	e := &Error{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+	e := &Error{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After")), takesGzip: takesGzip(resp.Header)}
 	var eb contract.ErrorBody
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(b, &eb) == nil && eb.Error.Message != "" {

@@ -244,6 +244,22 @@ func TestTheDeviceCompressesOnlyForAServerThatTakesGzip(t *testing.T) {
 	w.older.Store(false)
 	step("when a newer one is back", "")
 	step("and has said so", "gzip")
+
+	// A body the server read and refused is not sent again.
+	var raw []json.RawMessage
+	for _, op := range d.notes(pump, 10) {
+		b, _ := json.Marshal(op)
+		raw = append(raw, b)
+	}
+	raw = append(raw, json.RawMessage(`{"id":"`+uuid.NewString()+`","record_type":"note","values":"not an object"}`))
+	_, err = c.SendPush(ctx, apiclient.PushBodyOf(raw), len(raw))
+	if apiclient.ErrorCode(err) != contract.CodeInvalid {
+		t.Fatalf("a push of a malformed operation: %v", err)
+	}
+	if got := w.requests("/v1/push"); len(got) != 1 || got[0].encoding != "gzip" {
+		t.Errorf("a push the server read and refused went as %+v, want once, compressed", got)
+	}
+	step("after a refusal", "gzip")
 }
 
 // A compressed push travels in a fraction of its bytes, and the answers
