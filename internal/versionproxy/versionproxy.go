@@ -26,6 +26,13 @@ func Serve(t testing.TB, target string, version int) string {
 		t.Fatal(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	direct := rp.Director
+	rp.Director = func(r *http.Request) {
+		direct(r)
+		if r.URL.Path == "/v1/login" || r.URL.Path == "/v1/rules" {
+			r.Header.Set("Accept-Encoding", "identity") // answers to rewrite, as JSON
+		}
+	}
 	rp.ModifyResponse = func(r *http.Response) error {
 		if r.Request.URL.Path != "/v1/login" && r.Request.URL.Path != "/v1/rules" || r.StatusCode != http.StatusOK {
 			return nil
