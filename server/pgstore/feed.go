@@ -72,12 +72,14 @@ func scopeClause(sc server.Scope, a *args, typ, scope, rid string) string {
 	}
 	if sc.UserID != "" {
 		u := a.add(sc.UserID)
-		// Correlated lookups, one per row the pull walks in feed order:
-		// their cost follows the changes after the cursor. "IN (SELECT …
-		// access …)" built every job the user is on, on every pull.
+		// Lookups, one per row the pull walks in feed order: their cost
+		// follows the changes after the cursor. "IN (SELECT … access …)"
+		// read every job the user is on, on every pull; so does EXISTS
+		// under a plan made for any cursor (PostgreSQL may hash it). A
+		// subquery with LIMIT is never hashed: NULL when it finds nothing.
 		parts = append(parts,
-			"EXISTS (SELECT 1 FROM access x WHERE x.user_id = "+u+" AND x.job_id = "+scope+")",
-			"EXISTS (SELECT 1 FROM links l JOIN access x ON x.job_id = l.from_id WHERE l.to_id = "+rid+" AND x.user_id = "+u+")")
+			"(SELECT true FROM access x WHERE x.user_id = "+u+" AND x.job_id = "+scope+" LIMIT 1)",
+			"(SELECT true FROM links l JOIN access x ON x.job_id = l.from_id WHERE l.to_id = "+rid+" AND x.user_id = "+u+" LIMIT 1)")
 	}
 	if len(parts) == 0 {
 		return "false"
@@ -115,7 +117,6 @@ func (t *txn) Pull(sc server.Scope, after server.Position, limit int, answered s
 		ORDER BY epoch, seq, kind LIMIT ` + lim
 
 	b := &pgx.Batch{}
-	t.planEach(b)
 	horizon, next := t.horizon, t.next
 	if t.write || horizon < 0 {
 		// In Read, the same snapshot, so the same horizon: Head needs no

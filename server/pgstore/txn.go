@@ -59,10 +59,6 @@ type txn struct {
 	// not found).
 	read map[string]*contract.Record
 
-	// customPlans says the transaction plans each statement for its own
-	// parameters (see planEach).
-	customPlans bool
-
 	seqs    []int64  // sequence numbers drawn after the last record lock
 	block   int      // how many NextSeq drew last
 	claimed []string // operation ids this transaction tried to claim
@@ -388,18 +384,4 @@ type args []any
 func (a *args) add(v any) string {
 	*a = append(*a, v)
 	return "$" + strconv.Itoa(len(*a))
-}
-
-// planEach has PostgreSQL plan, from here to the end of the transaction,
-// each statement for its own parameter values. A pull near the head of
-// the feed checks the scope of the few rows it walks, one index lookup
-// each; but a plan made for any cursor (a generic plan, which PostgreSQL
-// turns to after five runs of a prepared statement) first reads every job
-// the user is on into a hash: at 50,000 jobs, 20 to 50 ms a pull instead
-// of a tenth of one.
-func (t *txn) planEach(b *pgx.Batch) {
-	if !t.customPlans {
-		b.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
-		t.customPlans = true
-	}
 }
