@@ -139,7 +139,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, c *caller)
 		// this request (an empty chunk at offset == size, or the last
 		// chunk sent again) makes it now, or is told to try again.
 		if !up.Complete {
-			if err := s.markContentReady(r, c, rec.ID, nil); err != nil {
+			if err := s.markContentReady(r, c, rec.ID); err != nil {
 				s.storeError(w, r, err)
 				return
 			}
@@ -280,7 +280,7 @@ func (s *Server) finishUpload(r *http.Request, c *caller, rec *contract.Record, 
 	if err != nil {
 		return fmt.Errorf("put photo: %w", err)
 	}
-	if err := s.markContentReady(r, c, rec.ID, parts); err != nil {
+	if err := s.markContentReady(r, c, rec.ID); err != nil {
 		return err
 	}
 	s.deleteBlobs(ctx, parts)
@@ -292,7 +292,7 @@ func (s *Server) finishUpload(r *http.Request, c *caller, rec *contract.Record, 
 // the client goes away: the file is already in place. If it fails, the
 // status does not say complete, and the author's device finishes the
 // upload with another request.
-func (s *Server) markContentReady(r *http.Request, c *caller, id string, parts []Part) error {
+func (s *Server) markContentReady(r *http.Request, c *caller, id string) error {
 	return s.store.Write(context.WithoutCancel(r.Context()), func(tx Tx) error {
 		if err := tx.DropParts(id); err != nil {
 			return err
