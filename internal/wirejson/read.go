@@ -22,7 +22,8 @@ type RecordHead struct {
 
 // ReadRecordHead reads the head of one record's JSON, whatever the order of
 // its keys, checking that doc is a single well-formed JSON object. Keys
-// match exactly; a null value leaves its field empty, as encoding/json does.
+// match exactly; a null value leaves its field empty, and of a key given
+// twice the last value counts, as encoding/json does.
 func ReadRecordHead(doc []byte) (RecordHead, error) {
 	var h RecordHead
 	s := scanner{b: doc}
@@ -30,61 +31,54 @@ func ReadRecordHead(doc []byte) (RecordHead, error) {
 	if s.peek() != '{' {
 		return h, errors.New("not a JSON object")
 	}
+	// The value each key had last, read once the whole object is.
+	keys := [...]string{"type", "id", "parent_id", "seq"}
+	var toks [len(keys)][]byte
 	err := s.object(func(quoted []byte) error {
 		key, err := unquote(quoted)
 		if err != nil {
 			return err
-		}
-		var dst *string
-		switch key {
-		case "type":
-			dst = &h.Type
-		case "id":
-			dst = &h.ID
-		case "parent_id":
-			dst = &h.ParentID
-		case "seq":
-			s.space()
-			start := s.i
-			if err := s.value(1); err != nil {
-				return err
-			}
-			tok := doc[start:s.i]
-			if string(tok) == "null" {
-				return nil
-			}
-			n, err := strconv.ParseInt(string(tok), 10, 64)
-			if err != nil {
-				return fmt.Errorf("seq %s is not a whole number", tok)
-			}
-			h.Seq = n
-			return nil
-		default:
-			return s.value(1)
 		}
 		s.space()
 		start := s.i
 		if err := s.value(1); err != nil {
 			return err
 		}
-		tok := doc[start:s.i]
-		switch {
-		case string(tok) == "null":
-		case tok[0] != '"':
-			return fmt.Errorf("%s %s is not a string", key, tok)
-		default:
-			v, err := unquote(tok)
-			if err != nil {
-				return err
+		for i, k := range keys {
+			if key == k {
+				toks[i] = doc[start:s.i]
 			}
-			*dst = v
 		}
 		return nil
 	})
 	if err == nil {
 		err = s.end()
 	}
-	return h, err
+	if err != nil {
+		return h, err
+	}
+	for i, dst := range [...]*string{&h.Type, &h.ID, &h.ParentID} {
+		tok := toks[i]
+		switch {
+		case tok == nil || string(tok) == "null":
+		case tok[0] != '"':
+			return h, fmt.Errorf("%s %s is not a string", keys[i], tok)
+		default:
+			v, err := unquote(tok)
+			if err != nil {
+				return h, err
+			}
+			*dst = v
+		}
+	}
+	if tok := toks[3]; tok != nil && string(tok) != "null" {
+		n, err := strconv.ParseInt(string(tok), 10, 64)
+		if err != nil {
+			return h, fmt.Errorf("seq %s is not a whole number", tok)
+		}
+		h.Seq = n
+	}
+	return h, nil
 }
 
 // SplitArray returns the elements of one JSON array as slices of raw (not
